@@ -1,0 +1,217 @@
+"""Write a dataset as shards plus a manifest: planning, resume, worker processes, cluster slices.
+
+A builder (one per dataset, see `generators/`) supplies the resolved config, the vocabulary, the
+source provenance, the number of videos per split, and `render(cfg, split, start, stop)` returning the
+columns of videos [start, stop). Rendering must depend only on (cfg, split, index), never on the shard
+layout, so any shard size, worker count or cluster slicing gives the same bytes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from t2vbench import __version__
+from t2vbench.data.format import (FORMAT_VERSION, MANIFEST, canonical_json, sha256_file, sha256_json,
+                                  shard_filename, write_json_atomic)
+from t2vbench.data.writer import TMP_MARK, remove_stale_temps, write_shard
+from t2vbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    split: str
+    index: int
+    of: int
+    start: int
+    stop: int
+
+    @property
+    def file(self) -> str:
+        return shard_filename(self.split, self.index, self.of)
+
+
+def plan_shards(counts: dict, shard_size: int) -> list[ShardJob]:
+    jobs = []
+    for split, n in counts.items():
+        k = -(-n // shard_size)
+        jobs += [ShardJob(split, i, k, i * shard_size, min(n, (i + 1) * shard_size)) for i in range(k)]
+    return jobs
+
+
+def _attrs(builder, cfg: dict, job: ShardJob) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "dataset": builder.name,
+        "split": job.split,
+        "generator": type(builder).__module__,
+        "generator_version": builder.version,
+        "t2vbench_version": __version__,
+        "seed": int(cfg.get("seed", 0)),
+        "config_json": canonical_json(cfg),
+        "config_sha256": sha256_json(cfg),
+        "source_json": canonical_json(builder.source(cfg)),
+        "shard_index": job.index,
+        "num_shards": job.of,
+        "start": job.start,
+        "count": job.stop - job.start,
+    }
+
+
+def render_job(builder, cfg: dict, job: ShardJob, root: Path, level: int, threads: int | None = None) -> dict:
+    columns = builder.render(cfg, job.split, job.start, job.stop)
+    return write_shard(root / job.file, columns, _attrs(builder, cfg, job), level=level, threads=threads)
+
+
+def _worker_init():
+    import numba
+
+    numba.set_num_threads(1)  # processes, not threads, carry the parallelism here
+
+
+def _worker(name: str, cfg: dict, job: ShardJob, root: str, level: int) -> dict:
+    from t2vbench.registry import dataset_builder
+
+    return render_job(dataset_builder(name), cfg, job, Path(root), level, threads=1)
+
+
+def _shard_matches(path: Path, cfg_hash: str, job: ShardJob) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return (f.attrs.get("config_sha256") == cfg_hash and int(f.attrs.get("count", -1)) == job.stop - job.start
+                    and f["video"].shape[0] == job.stop - job.start)
+    except (OSError, KeyError):
+        return False
+
+
+def _check_output(root: Path, cfg_hash: str, overwrite: bool, jobs: list[ShardJob]) -> str:
+    """Decide what to do with an existing output folder: 'fresh', 'resume' or 'complete'."""
+    if not root.exists() or not any(root.iterdir()):
+        return "fresh"
+    ours = {j.file for j in jobs} | {MANIFEST}
+    entries = [p for p in root.iterdir() if TMP_MARK not in p.name]
+    foreign = [p.name for p in entries if p.name not in ours and not (p.suffix == ".h5" or p.name == MANIFEST)]
+    if overwrite:
+        if foreign:
+            raise UserError(f"{root} holds files that are not a t2vbench dataset ({', '.join(sorted(foreign)[:3])}); "
+                            "choose another --out, --overwrite only replaces t2vbench datasets")
+        for p in root.iterdir():
+            p.unlink() if p.is_file() else shutil.rmtree(p)
+        return "fresh"
+    if foreign:
+        raise UserError(f"{root} is not empty ({', '.join(sorted(foreign)[:3])}); choose another --out or add --overwrite")
+    manifest = root / MANIFEST
+    if manifest.exists():
+        try:
+            same = json.loads(manifest.read_text()).get("config_sha256") == cfg_hash
+        except ValueError:
+            same = False
+        if same:
+            return "complete"
+        raise UserError(f"{root} already holds a dataset with another config; add --overwrite to replace it "
+                        "or choose another --out")
+    stale = [p for p in entries if p.suffix == ".h5" and p.name not in {j.file for j in jobs}]
+    if stale:
+        raise UserError(f"{root} holds shards of another config ({stale[0].name}); add --overwrite to replace them")
+    return "resume"
+
+
+def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: int = 1, shard_index: int = 0,
+                  num_shards: int = 1, finalize: bool = False, overwrite: bool = False, level: int = 1,
+                  progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """Write (or resume, or finalize) dataset `builder.name` under OUT/NAME; return the manifest."""
+    if shard_size <= 0:
+        raise UserError("--shard-size must be positive")
+    if workers <= 0:
+        raise UserError("--workers must be at least 1")
+    if num_shards <= 0 or not 0 <= shard_index < num_shards:
+        raise UserError(f"--shard-index must be in [0, --num-shards) (got {shard_index} of {num_shards})")
+    root = Path(out) / builder.name
+    cfg_hash = sha256_json(cfg)
+    counts = builder.counts(cfg)
+    jobs = plan_shards(counts, shard_size)
+    state = _check_output(root, cfg_hash, overwrite and not finalize, jobs)
+    if state == "complete":
+        log(f"{root} is already complete (same config {cfg_hash[:12]}); nothing to do (--overwrite rebuilds it)")
+        return json.loads((root / MANIFEST).read_text())
+    root.mkdir(parents=True, exist_ok=True)
+    if remove_stale_temps(root):
+        log(f"removed temp files of an interrupted run in {root}")
+
+    entries: dict[str, dict] = {}
+    mine = [] if finalize else [j for n, j in enumerate(jobs) if n % num_shards == shard_index]
+    todo = []
+    for job in mine:
+        path = root / job.file
+        if path.exists() and _shard_matches(path, cfg_hash, job):
+            continue
+        todo.append(job)
+    if len(todo) < len(mine):
+        log(f"resuming: {len(mine) - len(todo)} of {len(mine)} shards already written")
+
+    from tqdm import tqdm
+
+    total = sum(j.stop - j.start for j in todo)
+    with tqdm(total=total, unit="video", desc=f"{builder.name}", disable=not progress or total == 0,
+              file=sys.stderr, smoothing=0.1) as bar:
+        if workers == 1 or len(todo) <= 1:
+            builder.prepare(cfg)
+            for job in todo:
+                entries[job.file] = render_job(builder, cfg, job, root, level)
+                bar.update(job.stop - job.start)
+        else:
+            import multiprocessing as mp
+
+            builder.prepare(cfg)  # compile/caches once in the parent before the pool starts
+            with ProcessPoolExecutor(min(workers, len(todo)), mp.get_context("spawn"), _worker_init) as pool:
+                futures = {pool.submit(_worker, builder.name, cfg, job, str(root), level): job for job in todo}
+                from concurrent.futures import as_completed
+
+                for fut in as_completed(futures):
+                    job = futures[fut]
+                    entries[job.file] = fut.result()
+                    bar.update(job.stop - job.start)
+
+    if num_shards > 1 and not finalize:
+        missing = [j.file for j in jobs if not (root / j.file).exists()]
+        if missing:
+            log(f"wrote slice {shard_index} of {num_shards}; {len(missing)} shards still missing. When all slices "
+                "are done, run the same command with --finalize to write the manifest")
+            return {}
+    missing = [j.file for j in jobs if not (root / j.file).exists()]
+    if missing:
+        raise UserError(f"cannot finalize {root}: {len(missing)} shards are missing (first: {missing[0]}); "
+                        "run the remaining --shard-index slices first")
+    for job in jobs:
+        if job.file not in entries:
+            path = root / job.file
+            if not _shard_matches(path, cfg_hash, job):
+                raise UserError(f"{path} does not belong to this config or is corrupt; delete it and re-run")
+            entries[job.file] = {"file": job.file, "count": job.stop - job.start, "bytes": path.stat().st_size,
+                                 "sha256": sha256_file(path)}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "dataset": builder.name,
+        "generator": type(builder).__module__,
+        "generator_version": builder.version,
+        "t2vbench_version": __version__,
+        "config": cfg,
+        "config_sha256": cfg_hash,
+        "source": builder.source(cfg),
+        "vocabulary": builder.vocabulary(cfg),
+        "labels": builder.label_names(cfg),
+        "caption_semantics": builder.semantics(cfg),
+        "splits": {
+            split: {"count": counts[split],
+                    "shards": [dict(entries[j.file], start=j.start) for j in jobs if j.split == split]}
+            for split in counts
+        },
+    }
+    write_json_atomic(root / MANIFEST, manifest)
+    return manifest

@@ -1,0 +1,147 @@
+"""PyTorch access to shards.
+
+`__init__` reads only the manifest; each process opens the HDF5 shards itself on first use (keyed by
+pid), so a DataLoader with workers is safe under both fork (no inherited handle is reused) and spawn
+(the object pickles without handles).
+"""
+from __future__ import annotations
+
+import bisect
+import os
+import zlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from t2vbench.data.format import read_manifest, split_shards
+from t2vbench.data.vocab import Vocabulary
+from t2vbench.errors import UserError
+
+try:
+    import torch
+    from torch.utils.data import Dataset as _TorchDataset
+except ImportError:  # pragma: no cover - torch is a dependency; read_split works without it
+    torch = None
+    _TorchDataset = object
+
+
+class _Shard:
+    """One open shard of one process: the video dataset plus its small columns held in memory."""
+
+    def __init__(self, path: Path):
+        try:
+            self.file = h5py.File(path, "r")
+            self.video = self.file["video"]
+            self.caption = self.file["caption"].asstr()[:]
+            self.tokens = self.file["tokens"][:]
+            self.labels = {k: v[:] for k, v in self.file["label"].items()} if "label" in self.file else {}
+        except (OSError, KeyError) as e:
+            raise UserError(f"corrupt shard {path}: {e}; regenerate the dataset with --overwrite") from None
+        dcpl = self.video.id.get_create_plist()
+        filters = [dcpl.get_filter(k)[0] for k in range(dcpl.get_nfilters())]
+        self.raw_gzip = filters == [h5py.h5z.FILTER_DEFLATE] and self.video.chunks == (1, *self.video.shape[1:])
+
+    def read_video(self, j: int) -> np.ndarray:
+        if self.raw_gzip:  # bypass the HDF5 selection machinery: one chunk is one video
+            mask, data = self.video.id.read_direct_chunk((j,) + (0,) * (self.video.ndim - 1))
+            if mask == 0:
+                return np.frombuffer(zlib.decompress(data), np.uint8).reshape(self.video.shape[1:])
+        return self.video[j]
+
+
+class VideoTextDataset(_TorchDataset):
+    """`VideoTextDataset(root, split, transform=None)`: item i is a dict
+
+    - `video`: float32 tensor (T, C, H, W) in [0, 1] (after `transform`, if given)
+    - `caption`: str; `tokens`: int64 tensor (L,) padded with 0 (`self.vocab` decodes it)
+    - `labels`: dict of int64 tensors, e.g. `digit` and `motion` of shape (S,)
+    - `index`: the video's index in the split
+    """
+
+    def __init__(self, root, split: str = "train", transform=None):
+        self.root = Path(root)
+        self.split = split
+        self.transform = transform
+        self.manifest = read_manifest(self.root)
+        shards = split_shards(self.manifest, split)
+        self.vocab = Vocabulary(self.manifest["vocabulary"])
+        self._paths = [self.root / s["file"] for s in shards]
+        self._starts = np.cumsum([0] + [s["count"] for s in shards]).tolist()
+        self._open: dict[int, _Shard] = {}
+        self._pid = None
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_open"], state["_pid"] = {}, None
+        return state
+
+    def _shard(self, k: int) -> _Shard:
+        if self._pid != os.getpid():  # a fork inherited handles it must not use
+            self._open, self._pid = {}, os.getpid()
+        if k not in self._open:
+            self._open[k] = _Shard(self._paths[k])
+        return self._open[k]
+
+    def locate(self, i: int) -> tuple[int, int]:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for {n} videos")
+        i %= n
+        k = bisect.bisect_right(self._starts, i) - 1
+        return k, i - self._starts[k]
+
+    def __getitem__(self, i: int) -> dict:
+        k, j = self.locate(int(i))
+        s = self._shard(k)
+        video = torch.from_numpy(s.read_video(j)).permute(0, 3, 1, 2).float().div_(255.0)
+        if self.transform is not None:
+            video = self.transform(video)
+        return {
+            "video": video,
+            "caption": str(s.caption[j]),
+            "tokens": torch.from_numpy(s.tokens[j].astype(np.int64)),
+            "labels": {name: torch.from_numpy(np.asarray(v[j], dtype=np.int64)) for name, v in s.labels.items()},
+            "index": self._starts[k] + j,
+        }
+
+    def close(self) -> None:
+        for s in self._open.values():
+            s.file.close()
+        self._open = {}
+
+
+def read_split(root, split: str = "test", columns=None, limit: int | None = None) -> dict:
+    """Whole columns of a split as NumPy arrays (for evaluation and tools; no torch needed).
+
+    `columns` defaults to everything; label columns are named 'label/<name>'; `caption` is a list.
+    """
+    root = Path(root)
+    manifest = read_manifest(root)
+    parts: dict[str, list] = {}
+    remaining = limit if limit is not None else float("inf")
+    for entry in split_shards(manifest, split):
+        if remaining <= 0:
+            break
+        path = root / entry["file"]
+        take = int(min(entry["count"], remaining))
+        try:
+            with h5py.File(path, "r") as f:
+                names = []
+                f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+                for name in (columns or names):
+                    if name not in f:
+                        raise UserError(f"{path} has no column '{name}' (it has: {', '.join(names)})")
+                    ds = f[name]
+                    value = ds.asstr()[:take] if name == "caption" else ds[:take]
+                    parts.setdefault(name, []).append(value)
+        except OSError as e:
+            raise UserError(f"corrupt shard {path}: {e}; regenerate the dataset with --overwrite") from None
+        remaining -= take
+    out = {}
+    for name, chunks in parts.items():
+        out[name] = [str(c) for part in chunks for c in part] if name == "caption" else np.concatenate(chunks)
+    return out

@@ -1,0 +1,85 @@
+"""The on-disk format: names, hashing and the manifest. Every other part reads through here.
+
+A dataset is a folder `ROOT/` holding `manifest.json` and shards `{split}-{i:05d}-of-{n:05d}.h5`.
+See README, "Shard format", for the schema.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from t2vbench.errors import UserError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SPLITS = ("train", "test")
+
+
+def shard_filename(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.h5"
+
+
+def canonical_json(obj) -> str:
+    """Sorted keys, no whitespace: the form whose sha256 names a config."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def sha256_file(path, block: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_json_atomic(path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_manifest(root) -> dict:
+    """Load and sanity-check `ROOT/manifest.json`; raise UserError with a fix on anything wrong."""
+    root = Path(root)
+    path = root / MANIFEST if root.is_dir() else root
+    if not path.exists():
+        if root.is_dir() and any(root.glob("*.h5")):
+            raise UserError(f"{root} has shards but no {MANIFEST}: the run did not finish; "
+                            "re-run the same make-dataset command (or add --finalize) to complete it")
+        raise UserError(f"{root} is not a t2vbench dataset (no {MANIFEST}); "
+                        "make one with `t2vbench make-dataset NAME --out DIR`")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {e}; regenerate the dataset with --overwrite") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UserError(f"{path} has format version {version}, this t2vbench reads {FORMAT_VERSION}; "
+                        "regenerate the dataset with this version (--overwrite)")
+    for key in ("dataset", "splits", "vocabulary", "config"):
+        if key not in manifest:
+            raise UserError(f"{path} lacks '{key}': not a complete t2vbench manifest; regenerate it")
+    return manifest
+
+
+def split_shards(manifest: dict, split: str) -> list[dict]:
+    splits = manifest["splits"]
+    if split not in splits:
+        raise UserError(f"dataset '{manifest['dataset']}' has no split '{split}' "
+                        f"(it has: {', '.join(sorted(splits))})")
+    return splits[split]["shards"]
