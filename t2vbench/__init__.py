@@ -9,6 +9,8 @@ _LAZY = {
     "VideoTextDataset": "t2vbench.data.dataset",
     "read_split": "t2vbench.data.dataset",
     "read_manifest": "t2vbench.data.format",
+    "make_dataset": "t2vbench.data.build",
+    "evaluate": "t2vbench.eval",
     "UserError": "t2vbench.errors",
 }
 

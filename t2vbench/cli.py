@@ -52,15 +52,20 @@ for _spec in COMMANDS:
 
 def main(argv=None) -> int:
     try:
-        cli.main(args=argv, prog_name="t2vbench", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="t2vbench", standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            return rv
     except UserError as e:
         click.echo(f"t2vbench: error: {e}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("t2vbench: interrupted", err=True)
         return 130
-    except click.ClickException as e:
-        e.show()
+    except click.ClickException as e:  # bad usage: one line, with the way to more help
+        hint = ""
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            hint = f" (see `{e.ctx.command_path} --help`)"
+        click.echo(f"t2vbench: error: {e.format_message()}{hint}", err=True)
         return e.exit_code
     except KeyboardInterrupt:
         click.echo("t2vbench: interrupted; re-run the same command to resume", err=True)

