@@ -46,7 +46,7 @@ class _Shard:
         if self.raw_gzip:  # bypass the HDF5 selection machinery: one chunk is one video
             mask, data = self.video.id.read_direct_chunk((j,) + (0,) * (self.video.ndim - 1))
             if mask == 0:
-                return np.frombuffer(zlib.decompress(data), np.uint8).reshape(self.video.shape[1:])
+                return np.frombuffer(bytearray(zlib.decompress(data)), np.uint8).reshape(self.video.shape[1:])
         return self.video[j]
 
 

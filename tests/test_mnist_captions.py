@@ -1,0 +1,130 @@
+"""Every caption is checked against the pixels, on thousands of videos, without the renderer's help."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from checks import centre_of_mass, check_track, parse_caption
+from t2vbench.data.dataset import read_split
+from t2vbench.digits import load_digits
+
+
+def _paint(shape, patch, track) -> np.ndarray:
+    out = np.zeros(shape, np.int32)
+    for t, (x, y) in enumerate(track):
+        out[t, y: y + 28, x: x + 28] = patch
+    return out
+
+
+def _crops(frames, track) -> np.ndarray:
+    return np.stack([frames[t, y: y + 28, x: x + 28] for t, (x, y) in enumerate(track)])
+
+
+def separate(video: np.ndarray, pos: np.ndarray, rounds: int = 20):
+    """Recover the two digit images of a saturating-sum video from their tracks, or None if the pixels
+    do not determine them. Bounds: P_s >= video - U_o everywhere, and P_s <= video - L_o wherever the sum
+    did not saturate; tightening both in turn converges to P_s when the motion reveals every pixel."""
+    v = video.astype(np.int32)
+    upper = [_crops(v, pos[s]).min(0) for s in range(2)]
+    lower = [np.zeros((28, 28), np.int32)] * 2
+    for _ in range(rounds):
+        for s in (0, 1):
+            o = 1 - s
+            lower[s] = np.maximum(lower[s], _crops(v - _paint(v.shape, upper[o], pos[o]), pos[s]).max(0))
+            ceiling = np.where(v < 255, v - _paint(v.shape, lower[o], pos[o]), 10 ** 6)
+            upper[s] = np.minimum(upper[s], _crops(ceiling, pos[s]).min(0))
+        if all(np.array_equal(lo, up) for lo, up in zip(lower, upper)):
+            return upper
+    return None
+
+
+def _tight(img: np.ndarray) -> bytes:
+    ys, xs = np.nonzero(img)
+    return img[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1].tobytes()
+
+
+@pytest.fixture(scope="module")
+def pool_lookup(mnist_dir):
+    """Tight ink crop of every MNIST test/train image -> its label (from the IDX files, not the renderer)."""
+    d = load_digits(mnist_dir)
+    table = {}
+    for images, labels in ((d.train_images, d.train_labels), (d.test_images, d.test_labels)):
+        for img, lab in zip(images, labels):
+            table.setdefault(_tight(img), set()).add(int(lab))
+    return table
+
+
+@pytest.mark.parametrize("name", ["smnist4", "smnist2"])
+def test_single_digit_captions_match_centre_of_mass(make, name, pool_lookup):
+    root = make(name, n=3000, n_test=1000)
+    for split in ("train", "test"):
+        data = read_split(root, split, columns=["video", "caption"])
+        videos = data["video"][..., 0]
+        assert len(videos) == (3000 if split == "train" else 1000)
+        for video, caption in zip(videos, data["caption"]):
+            (digit, first, link, second), = parse_caption(caption)
+            mass = video.reshape(len(video), -1).sum(1, dtype=np.int64)
+            assert np.all(mass == mass[0]), f"ink lost at the edge: {caption}"
+            check_track(centre_of_mass(video), first, link, second)
+            assert digit in pool_lookup[_tight(video[0])], f"frame 0 does not show an MNIST {digit}: {caption}"
+
+
+@pytest.mark.parametrize("name", ["dmnist4", "dmnist2"])
+def test_double_digit_pixels_are_the_captioned_digits_on_the_captioned_tracks(make, name, pool_lookup):
+    """Two digits: the frames must equal the saturating sum of two rigid MNIST digits of the captioned
+    classes, placed on the stored trajectories (so the trajectories are facts of the pixels), and each
+    trajectory must do what its slot of the caption says.
+
+    A saturating sum is >= each part, with equality wherever the other digit has no ink, so each digit is
+    recovered as the minimum over frames of the crops along its track.
+    """
+    root = make(name, n=1500, n_test=500)
+    data = read_split(root, "train", columns=["video", "caption", "trajectory"])
+    T, H, W = data["video"].shape[1:4]
+    unresolved = 0
+    for video, caption, traj in zip(data["video"][..., 0], data["caption"], data["trajectory"]):
+        slots = parse_caption(caption)
+        assert len(slots) == 2
+        pos = traj.astype(int)  # (S, T, 2) top-left (x, y)
+        assert pos.min() >= 0 and pos[..., 0].max() <= W - 28 and pos[..., 1].max() <= H - 28
+        for s, (digit, first, link, second) in enumerate(slots):
+            check_track(pos[s].astype(float), first, link, second)
+        patches = separate(video, pos)
+        if patches is None:
+            unresolved += 1  # digits locked together: the pixels cannot tell their images apart
+            continue
+        for (digit, *_), patch in zip(slots, patches):
+            assert digit in pool_lookup.get(_tight(patch.astype(np.uint8)), set()), f"not an MNIST {digit}: {caption}"
+        canvas = sum(_paint(video.shape, p, pos[s]) for s, p in enumerate(patches))
+        assert np.array_equal(np.minimum(canvas, 255), video), f"frames are not the saturating sum: {caption}"
+    # ~4% of pairs overlap in ink in every frame (same axis, similar tracks): their split is not in the pixels
+    assert unresolved < 0.06 * len(data["caption"]), f"{unresolved} videos not resolved into two MNIST digits"
+    assert (data["video"] == 255).any(), "no saturated overlap in 1,500 videos: compositing is suspicious"
+
+
+def test_holdout_captions_only_in_test(make):
+    root = make("dmnist4", n=2000, n_test=2000, holdout="captions")
+    def combos(split):
+        data = read_split(root, split, columns=["caption", "heldout"])
+        names = ["left then right", "right then left", "up then down", "down then up"]
+        rule = []
+        for c in data["caption"]:
+            slots = parse_caption(c)
+            total = sum(d + names.index(f"{a} {l} {b}") for d, a, l, b in slots)
+            rule.append(total % 4 == 0)
+        return np.array(rule), data["heldout"]
+    rule_train, flag_train = combos("train")
+    rule_test, flag_test = combos("test")
+    assert not rule_train.any() and not flag_train.any()
+    assert np.array_equal(rule_test, flag_test)
+    assert 0.18 < rule_test.mean() < 0.32  # a quarter of the combinations
+
+
+def test_all_digits_and_motions_occur(make):
+    root = make("smnist4", n=3000, n_test=1000)
+    data = read_split(root, "train", columns=["label/digit", "label/motion", "caption"])
+    assert set(np.unique(data["label/digit"])) == set(range(10))
+    assert set(np.unique(data["label/motion"])) == {0, 1, 2, 3}
+    names = ["left then right", "right then left", "up then down", "down then up"]
+    for c, d, m in zip(data["caption"], data["label/digit"][:, 0], data["label/motion"][:, 0]):
+        assert c == f"digit {d} is moving {names[m]}"
