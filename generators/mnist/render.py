@@ -23,10 +23,15 @@ def render_videos(pool, img, pos, out):  # pragma: no cover - compiled; tested t
                 x = pos[i, s, t, 0]
                 y = pos[i, s, t, 1]
                 k = img[i, s]
-                for r in range(d):
-                    for c in range(d):
-                        v = np.int32(out[i, t, y + r, x + c]) + np.int32(pool[k, r, c])
-                        out[i, t, y + r, x + c] = 255 if v > 255 else v
+                if s == 0:  # the canvas is empty: copy
+                    for r in range(d):
+                        for c in range(d):
+                            out[i, t, y + r, x + c] = pool[k, r, c]
+                else:
+                    for r in range(d):
+                        for c in range(d):
+                            v = np.int32(out[i, t, y + r, x + c]) + np.int32(pool[k, r, c])
+                            out[i, t, y + r, x + c] = 255 if v > 255 else v
 
 
 def render(pool: np.ndarray, img: np.ndarray, pos: np.ndarray, size: int, out: np.ndarray | None = None):
