@@ -27,7 +27,11 @@ except ImportError:  # pragma: no cover - torch is a dependency; read_split work
 
 
 class _Shard:
-    """One open shard of one process: the video dataset plus its small columns held in memory."""
+    """One open shard of one process: the video dataset plus its small columns held in memory.
+
+    Video chunks are read with a plain `pread` at offsets taken once from the chunk index, then
+    inflated with zlib: a third of the cost of going through HDF5's selection and filter machinery.
+    """
 
     def __init__(self, path: Path):
         try:
@@ -37,18 +41,37 @@ class _Shard:
             self.tokens = self.file["tokens"][:].astype(np.int64)
             self.labels = ({k: v[:].astype(np.int64) for k, v in self.file["label"].items()}
                            if "label" in self.file else {})
+            self.offsets = self._chunk_offsets()
         except (OSError, KeyError) as e:
             raise UserError(f"corrupt shard {path}: {e}; regenerate the dataset with --overwrite") from None
-        dcpl = self.video.id.get_create_plist()
+        self.fd = os.open(path, os.O_RDONLY) if self.offsets is not None else None
+
+    def _chunk_offsets(self):
+        v = self.video
+        dcpl = v.id.get_create_plist()
         filters = [dcpl.get_filter(k)[0] for k in range(dcpl.get_nfilters())]
-        self.raw_gzip = filters == [h5py.h5z.FILTER_DEFLATE] and self.video.chunks == (1, *self.video.shape[1:])
+        if filters != [h5py.h5z.FILTER_DEFLATE] or v.chunks != (1, *v.shape[1:]) or not hasattr(v.id, "chunk_iter"):
+            return None
+        table = np.full((len(v), 2), -1, np.int64)
+
+        def record(info):
+            if info.filter_mask == 0:
+                table[info.chunk_offset[0]] = (info.byte_offset, info.size)
+
+        v.id.chunk_iter(record)
+        return None if (table < 0).any() else table
 
     def read_video(self, j: int) -> np.ndarray:
-        if self.raw_gzip:  # bypass the HDF5 selection machinery: one chunk is one video
-            mask, data = self.video.id.read_direct_chunk((j,) + (0,) * (self.video.ndim - 1))
-            if mask == 0:
-                return np.frombuffer(zlib.decompress(data), np.uint8).reshape(self.video.shape[1:])
+        if self.offsets is not None:
+            offset, size = self.offsets[j]
+            data = zlib.decompress(os.pread(self.fd, int(size), int(offset)))
+            return np.frombuffer(data, np.uint8).reshape(self.video.shape[1:])
         return self.video[j]
+
+    def close(self) -> None:
+        self.file.close()
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 class VideoTextDataset(_TorchDataset):
@@ -111,8 +134,9 @@ class VideoTextDataset(_TorchDataset):
         }
 
     def close(self) -> None:
-        for s in self._open.values():
-            s.file.close()
+        if self._pid == os.getpid():
+            for s in self._open.values():
+                s.close()
         self._open = {}
 
 
