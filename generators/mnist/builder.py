@@ -48,8 +48,11 @@ class MovingMNIST:
         if holdout not in ("none", "captions"):
             raise UserError(f"--holdout must be 'none' or 'captions' (got {holdout!r})")
         lo, hi = DEFAULT_SPEEDS[self.motions]
+        seed = int(opts.get("seed", 0))
+        if not 0 <= seed < 2 ** 63:
+            raise UserError(f"--seed must be in 0 .. 2**63-1 (got {seed})")
         cfg = {
-            "dataset": self.name, "n": n, "n_test": n_test, "seed": int(opts.get("seed", 0)),
+            "dataset": self.name, "n": n, "n_test": n_test, "seed": seed,
             "frames": frames, "size": size, "digit_size": digit_size, "channels": 1,
             "digits_per_video": self.digits_per_video, "motions": self.motions,
             "speed_min": int(opts.get("speed_min", lo)), "speed_max": int(opts.get("speed_max", hi)),
@@ -101,9 +104,13 @@ class MovingMNIST:
             how = ("'X then Y': the digit moves in direction X at a constant integer speed, reflects off that "
                    "wall exactly once, then moves in direction Y until the clip ends; each leg shows at least 3 "
                    f"frames; it never reaches the opposite wall. 'then' fixes the order of the two legs.")
+        if cfg["holdout"] == "captions" and cfg["motions"] == 2:
+            how += (" With --holdout captions, Sync-DRAW's protocol: each digit is trained with one of its two motions"
+                    " and tested on the other as well.")
         else:
             how = ("'X and Y': the digit moves back and forth along that axis at a constant integer speed with "
-                   "exact reflections (at least one), first direction random.")
+                   "exact reflections, first direction random; the first reflection comes after at least 2 steps "
+                   "and at least 2 steps before the end, so every clip shows a turn.")
         return (f"{how} Motion is along one axis only; the other coordinate is constant; the digit never leaves "
                 f"the {cfg['size']}x{cfg['size']} canvas (free range {R}px, {T} frames, speeds "
                 f"{cfg['speed_min']}..{cfg['speed_max']} px/frame). Two digits combine by saturating sum; slot "

@@ -7,8 +7,10 @@ exact and the trajectory stored with each video is the ground truth the pixels o
 
 Four motions ("left then right" ...): the distance to the first wall is d(t) = |d0 - v t|, one exact
 reflection at t_b = d0 / v with 2 <= t_b <= T - 3 (each leg shows at least 3 frames) and
-v (T - 1) - d0 <= R (the digit never reaches the far wall after the bounce). Two motions
-("left and right"): a triangle wave with period 2R, random first direction, at least one reflection.
+v (T - 1) - d0 < R (the digit never reaches the far wall after the bounce). Two motions
+("left and right"): a triangle wave of period 2R with random first direction, whose first reflection
+also falls in 2 <= t_b <= T - 3 so that a turn is always visible; speeds are at most R / 2, so a
+step never jumps over a whole reflection.
 """
 from __future__ import annotations
 
@@ -24,10 +26,17 @@ def valid_speeds(cfg: dict) -> np.ndarray:
     """Speeds in [speed_min, speed_max] for which a motion of this kind fits T frames on the canvas."""
     T, R = cfg["frames"], cfg["size"] - cfg["digit_size"]
     v = np.arange(cfg["speed_min"], cfg["speed_max"] + 1)
-    if cfg["motions"] == 4:
-        lo, hi = np.maximum(2 * v, v * (T - 1) - R), np.minimum(R, v * (T - 3))
-        return v[(lo <= hi) & (v > 0)]
-    return v[(v * (T - 1) > R) & (v > 0)]  # every start reflects at least once
+    lo, hi = first_wall_range(v, T, R, cfg["motions"])
+    return v[(lo <= hi) & (v > 0) & (2 * v <= R)]
+
+
+def first_wall_range(v, T: int, R: int, motions: int):
+    """Allowed distance to the first wall for speed v: the bounce at d0 / v in [2, T - 3]; with four
+    motions also no arrival at the far wall, v (T - 1) - d0 < R."""
+    lo, hi = 2 * v, np.minimum(R, v * (T - 3))
+    if motions == 4:
+        lo = np.maximum(lo, v * (T - 1) - R + 1)
+    return lo, hi
 
 
 def _block(cfg: dict, split: str, block: int, pool_labels: np.ndarray) -> dict:
@@ -49,16 +58,12 @@ def _block(cfg: dict, split: str, block: int, pool_labels: np.ndarray) -> dict:
         forbidden = (-(digit.sum(1) + motion[:, :-1].sum(1))) % K
         motion[:, -1] = (forbidden + 1 + remap % (K - 1)) % K
     t = np.arange(T)
-    if K == 4:
-        lo, hi = np.maximum(2 * v, v * (T - 1) - R), np.minimum(R, v * (T - 3))
-        d0 = lo + np.floor(u_start * (hi - lo + 1)).astype(np.int64)
-        dist = np.abs(d0[..., None] - v[..., None] * t)  # (B, S, T) distance from the first wall
-        first = FIRST_SIGN[4][motion][..., None]
-        along = np.where(first < 0, dist, R - dist)
-    else:
-        p0 = np.floor(u_start * (R + 1)).astype(np.int64)
-        u = np.mod(p0[..., None] + sign2[..., None] * v[..., None] * t, 2 * R)
-        along = np.where(u <= R, u, 2 * R - u)
+    lo, hi = first_wall_range(v, T, R, K)
+    d0 = lo + np.floor(u_start * (hi - lo + 1)).astype(np.int64)  # distance to the first wall
+    first = FIRST_SIGN[4][motion] if K == 4 else sign2
+    u = np.mod(d0[..., None] - v[..., None] * t, 2 * R)  # unfolded, measured from the first wall
+    dist = np.where(u <= R, u, 2 * R - u)  # exact reflections (four motions: at most one, by the range)
+    along = np.where(first[..., None] < 0, dist, R - dist)
     axis = AXIS[K][motion][..., None]
     x = np.where(axis == 0, along, cross[..., None])
     y = np.where(axis == 1, along, cross[..., None])

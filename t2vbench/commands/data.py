@@ -97,9 +97,7 @@ def _open_dataset(path):
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead.")
 def info(path, verify, examples, as_json):
     """Counts, shapes, example captions and provenance of the dataset at PATH."""
-    import h5py
-
-    from t2vbench.data.format import sha256_file
+    from t2vbench.data.format import corrupt, open_shard, sha256_file
 
     root, m = _open_dataset(path)
     if as_json:
@@ -118,7 +116,7 @@ def info(path, verify, examples, as_json):
         for k, entry in enumerate(s["shards"]):
             p = root / entry["file"]
             try:
-                with h5py.File(p, "r") as f:
+                with open_shard(p) as f:
                     if k == 0:
                         for key in ("video", "caption", "tokens", "trajectory", "heldout"):
                             if key in f:
@@ -130,8 +128,8 @@ def info(path, verify, examples, as_json):
                     if f["video"].shape[0] != entry["count"]:
                         raise UserError(f"{p} holds {f['video'].shape[0]} videos, the manifest says {entry['count']}; "
                                         "regenerate with --overwrite")
-            except OSError as e:
-                raise UserError(f"corrupt shard {p} ({e}); regenerate the dataset with --overwrite") from None
+            except (OSError, KeyError) as e:
+                raise corrupt(p, e) from None
             if verify and sha256_file(p) != entry["sha256"]:
                 raise UserError(f"{p} does not match its sha256 in the manifest; regenerate with --overwrite")
     if verify:
@@ -152,7 +150,9 @@ def preview(path, out, split, count, cols, fps):
 
     if count <= 0:
         raise UserError("--n must be positive")
-    _open_dataset(path)
+    _, manifest = _open_dataset(path)
+    if manifest["splits"].get(split, {}).get("count", 1) == 0:
+        raise UserError(f"split '{split}' of {path} is empty; choose another with --split")
     data = read_split(path, split, columns=["video", "caption"], limit=count)
     save_gif(caption_grid(data["video"], data["caption"], cols=cols), out, fps=fps)
     click.echo(f"wrote {out} ({len(data['caption'])} clips of {split})")

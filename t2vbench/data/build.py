@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from t2vbench import __version__
-from t2vbench.data.format import (FORMAT_VERSION, MANIFEST, canonical_json, sha256_file, sha256_json,
+from t2vbench.data.format import (FORMAT_VERSION, MANIFEST, canonical_json, fsync_dir, sha256_file, sha256_json,
                                   shard_filename, write_json_atomic)
-from t2vbench.data.writer import TMP_MARK, remove_stale_temps, write_shard
+from t2vbench.data.writer import is_own_file, remove_stale_temps, write_shard
 from t2vbench.errors import UserError
 
 
@@ -44,11 +43,11 @@ def plan_shards(counts: dict, shard_size: int) -> list[ShardJob]:
     return jobs
 
 
-def _attrs(builder, cfg: dict, job: ShardJob) -> dict:
+def shard_attrs(builder, cfg: dict) -> dict:
+    """Attributes every shard of this config shares; computed once, in the parent process."""
     return {
         "format_version": FORMAT_VERSION,
         "dataset": builder.name,
-        "split": job.split,
         "generator": type(builder).__module__,
         "generator_version": builder.version,
         "t2vbench_version": __version__,
@@ -56,11 +55,12 @@ def _attrs(builder, cfg: dict, job: ShardJob) -> dict:
         "config_json": canonical_json(cfg),
         "config_sha256": sha256_json(cfg),
         "source_json": canonical_json(builder.source(cfg)),
-        "shard_index": job.index,
-        "num_shards": job.of,
-        "start": job.start,
-        "count": job.stop - job.start,
     }
+
+
+def _job_attrs(base: dict, job: ShardJob) -> dict:
+    return dict(base, split=job.split, shard_index=job.index, num_shards=job.of, start=job.start,
+                count=job.stop - job.start)
 
 
 class _Buffers:
@@ -77,11 +77,11 @@ class _Buffers:
         return cls.array[:n]
 
 
-def render_job(builder, cfg: dict, job: ShardJob, root: Path, level: int, threads: int | None = None) -> dict:
+def render_job(builder, cfg: dict, base: dict, job: ShardJob, root: Path, level: int, threads: int | None = None) -> dict:
     shape = getattr(builder, "video_shape", None)
     out = _Buffers.get((job.stop - job.start, *shape(cfg))) if shape else None
     columns = builder.render(cfg, job.split, job.start, job.stop, **({"out": out} if shape else {}))
-    return write_shard(root / job.file, columns, _attrs(builder, cfg, job), level=level, threads=threads)
+    return write_shard(root / job.file, columns, _job_attrs(base, job), level=level, threads=threads)
 
 
 def _worker_init():
@@ -90,50 +90,65 @@ def _worker_init():
     numba.set_num_threads(1)  # processes, not threads, carry the parallelism here
 
 
-def _worker(builder, cfg: dict, job: ShardJob, root: str, level: int) -> dict:
-    return render_job(builder, cfg, job, Path(root), level, threads=1)
+def _worker(builder, cfg: dict, base: dict, job: ShardJob, root: str, level: int) -> dict:
+    return render_job(builder, cfg, base, job, Path(root), level, threads=1)
 
 
-def _shard_matches(path: Path, cfg_hash: str, job: ShardJob) -> bool:
+def _shard_matches(path: Path, base: dict, job: ShardJob) -> bool:
+    """A finished shard can be kept only if it is whole and was made by this config and this code."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            return (f.attrs.get("config_sha256") == cfg_hash and int(f.attrs.get("count", -1)) == job.stop - job.start
+            return (all(f.attrs.get(k) == base[k] for k in ("config_sha256", "generator_version", "format_version"))
+                    and int(f.attrs.get("count", -1)) == job.stop - job.start
                     and f["video"].shape[0] == job.stop - job.start)
     except (OSError, KeyError):
         return False
 
 
-def _check_output(root: Path, cfg_hash: str, overwrite: bool, jobs: list[ShardJob]) -> str:
-    """Decide what to do with an existing output folder: 'fresh', 'resume' or 'complete'."""
+def _manifest_intact(root: Path) -> bool:
+    try:
+        m = json.loads((root / MANIFEST).read_text())
+        return all((root / e["file"]).is_file() and (root / e["file"]).stat().st_size == e["bytes"]
+                   for s in m["splits"].values() for e in s["shards"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _check_output(root: Path, base: dict, overwrite: bool, jobs: list[ShardJob]) -> str:
+    """Decide what to do with an existing output folder: 'fresh', 'resume' or 'complete'.
+
+    Only t2vbench's own names (shards, manifest, temp files) are ever touched; anything else in the
+    folder makes us refuse, with or without --overwrite, so no user file is lost.
+    """
     if not root.exists() or not any(root.iterdir()):
         return "fresh"
-    ours = {j.file for j in jobs} | {MANIFEST}
-    entries = [p for p in root.iterdir() if TMP_MARK not in p.name]
-    foreign = [p.name for p in entries if p.name not in ours and not (p.suffix == ".h5" or p.name == MANIFEST)]
-    if overwrite:
-        if foreign:
-            raise UserError(f"{root} holds files that are not a t2vbench dataset ({', '.join(sorted(foreign)[:3])}); "
-                            "choose another --out, --overwrite only replaces t2vbench datasets")
-        for p in root.iterdir():
-            p.unlink() if p.is_file() else shutil.rmtree(p)
-        return "fresh"
+    foreign = sorted(p.name for p in root.iterdir() if not (p.is_file() and is_own_file(p.name)))
     if foreign:
-        raise UserError(f"{root} is not empty ({', '.join(sorted(foreign)[:3])}); choose another --out or add --overwrite")
-    manifest = root / MANIFEST
-    if manifest.exists():
+        raise UserError(f"{root} holds files that are not part of a t2vbench dataset ({', '.join(foreign[:3])}); "
+                        "choose another --out")
+    if overwrite:
+        for p in root.iterdir():
+            p.unlink()
+        return "fresh"
+    cfg_hash = base["config_sha256"]
+    if (root / MANIFEST).exists():
         try:
-            same = json.loads(manifest.read_text()).get("config_sha256") == cfg_hash
+            same = json.loads((root / MANIFEST).read_text()).get("config_sha256") == cfg_hash
         except ValueError:
             same = False
-        if same:
+        if not same:
+            raise UserError(f"{root} already holds a dataset with another config; add --overwrite to replace it "
+                            "or choose another --out")
+        if _manifest_intact(root):
             return "complete"
-        raise UserError(f"{root} already holds a dataset with another config; add --overwrite to replace it "
-                        "or choose another --out")
-    stale = [p for p in entries if p.suffix == ".h5" and p.name not in {j.file for j in jobs}]
-    if stale:
-        raise UserError(f"{root} holds shards of another config ({stale[0].name}); add --overwrite to replace them")
+    names = {j.file for j in jobs}
+    by_name = {j.file: j for j in jobs}
+    for p in sorted(root.glob("*.h5")):
+        if p.name not in names or not _shard_matches(p, base, by_name[p.name]):
+            raise UserError(f"{root} holds shards of another config or layout ({p.name}); add --overwrite to replace "
+                            "them or choose another --out")
     return "resume"
 
 
@@ -147,24 +162,28 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
         raise UserError("--workers must be at least 1")
     if num_shards <= 0 or not 0 <= shard_index < num_shards:
         raise UserError(f"--shard-index must be in [0, --num-shards) (got {shard_index} of {num_shards})")
+    if overwrite and (num_shards > 1 or finalize):
+        raise UserError("--overwrite cannot be combined with --num-shards/--finalize: one slice would delete the "
+                        "others' shards; clear the output folder once before starting the slices")
     root = Path(out) / builder.name
-    cfg_hash = sha256_json(cfg)
+    base = shard_attrs(builder, cfg)
+    cfg_hash = base["config_sha256"]
     counts = builder.counts(cfg)
     jobs = plan_shards(counts, shard_size)
-    state = _check_output(root, cfg_hash, overwrite and not finalize, jobs)
+    state = _check_output(root, base, overwrite, jobs)
     if state == "complete":
         log(f"{root} is already complete (same config {cfg_hash[:12]}); nothing to do (--overwrite rebuilds it)")
         return json.loads((root / MANIFEST).read_text())
     root.mkdir(parents=True, exist_ok=True)
-    if remove_stale_temps(root):
-        log(f"removed temp files of an interrupted run in {root}")
 
     entries: dict[str, dict] = {}
     mine = [] if finalize else [j for n, j in enumerate(jobs) if n % num_shards == shard_index]
+    if remove_stale_temps(root, [j.file for j in mine]):  # only our own slice's: other slices may be writing
+        log(f"removed temp files of an interrupted run in {root}")
     todo = []
     for job in mine:
         path = root / job.file
-        if path.exists() and _shard_matches(path, cfg_hash, job):
+        if path.exists() and _shard_matches(path, base, job):
             continue
         todo.append(job)
     if len(todo) < len(mine):
@@ -178,14 +197,14 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
         if workers == 1 or len(todo) <= 1:
             builder.prepare(cfg)
             for job in todo:
-                entries[job.file] = render_job(builder, cfg, job, root, level)
+                entries[job.file] = render_job(builder, cfg, base, job, root, level)
                 bar.update(job.stop - job.start)
         else:
             import multiprocessing as mp
 
             builder.prepare(cfg)  # compile/caches once in the parent before the pool starts
             with ProcessPoolExecutor(min(workers, len(todo)), mp.get_context("spawn"), _worker_init) as pool:
-                futures = {pool.submit(_worker, builder, cfg, job, str(root), level): job for job in todo}
+                futures = {pool.submit(_worker, builder, cfg, base, job, str(root), level): job for job in todo}
                 from concurrent.futures import as_completed
 
                 for fut in as_completed(futures):
@@ -206,7 +225,7 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
     for job in jobs:
         if job.file not in entries:
             path = root / job.file
-            if not _shard_matches(path, cfg_hash, job):
+            if not _shard_matches(path, base, job):
                 raise UserError(f"{path} does not belong to this config or is corrupt; delete it and re-run")
             entries[job.file] = {"file": job.file, "count": job.stop - job.start, "bytes": path.stat().st_size,
                                  "sha256": sha256_file(path)}
@@ -218,7 +237,7 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
         "t2vbench_version": __version__,
         "config": cfg,
         "config_sha256": cfg_hash,
-        "source": builder.source(cfg),
+        "source": json.loads(base["source_json"]),
         "vocabulary": builder.vocabulary(cfg),
         "labels": builder.label_names(cfg),
         "caption_semantics": builder.semantics(cfg),
@@ -229,6 +248,7 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
         },
     }
     write_json_atomic(root / MANIFEST, manifest)
+    fsync_dir(root)
     return manifest
 
 

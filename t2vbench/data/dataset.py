@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from t2vbench.data.format import read_manifest, split_shards
+from t2vbench.data.format import corrupt, open_shard, read_manifest, split_shards
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
 
@@ -34,8 +34,9 @@ class _Shard:
     """
 
     def __init__(self, path: Path):
+        self.path = path
+        self.file = open_shard(path)
         try:
-            self.file = h5py.File(path, "r")
             self.video = self.file["video"]
             self.caption = self.file["caption"].asstr()[:]
             self.tokens = self.file["tokens"][:].astype(np.int64)
@@ -43,7 +44,8 @@ class _Shard:
                            if "label" in self.file else {})
             self.offsets = self._chunk_offsets()
         except (OSError, KeyError) as e:
-            raise UserError(f"corrupt shard {path}: {e}; regenerate the dataset with --overwrite") from None
+            self.file.close()
+            raise corrupt(path, e) from None
         self.fd = os.open(path, os.O_RDONLY) if self.offsets is not None else None
 
     def _chunk_offsets(self):
@@ -64,9 +66,15 @@ class _Shard:
     def read_video(self, j: int) -> np.ndarray:
         if self.offsets is not None:
             offset, size = self.offsets[j]
-            data = zlib.decompress(os.pread(self.fd, int(size), int(offset)))
-            return np.frombuffer(data, np.uint8).reshape(self.video.shape[1:])
-        return self.video[j]
+            try:
+                data = zlib.decompress(os.pread(self.fd, int(size), int(offset)))
+                return np.frombuffer(data, np.uint8).reshape(self.video.shape[1:])
+            except (zlib.error, ValueError) as e:
+                raise corrupt(self.path, e) from None
+        try:
+            return self.video[j]
+        except OSError as e:
+            raise corrupt(self.path, e) from None
 
     def close(self) -> None:
         self.file.close()
@@ -155,7 +163,7 @@ def read_split(root, split: str = "test", columns=None, limit: int | None = None
         path = root / entry["file"]
         take = int(min(entry["count"], remaining))
         try:
-            with h5py.File(path, "r") as f:
+            with open_shard(path) as f:
                 names = []
                 f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
                 for name in (columns or names):
@@ -164,8 +172,8 @@ def read_split(root, split: str = "test", columns=None, limit: int | None = None
                     ds = f[name]
                     value = ds.asstr()[:take] if name == "caption" else ds[:take]
                     parts.setdefault(name, []).append(value)
-        except OSError as e:
-            raise UserError(f"corrupt shard {path}: {e}; regenerate the dataset with --overwrite") from None
+        except (OSError, KeyError) as e:
+            raise corrupt(path, e) from None
         remaining -= take
     out = {}
     for name, chunks in parts.items():

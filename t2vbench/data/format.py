@@ -38,9 +38,25 @@ def sha256_file(path, block: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def fsync_dir(path) -> None:
+    """Make a rename in `path` durable (POSIX: the directory entry lives in the directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_json_atomic(path, obj) -> None:
+    from t2vbench.data.writer import temp_name
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(temp_name(path.name))
     try:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True)
@@ -75,6 +91,21 @@ def read_manifest(root) -> dict:
         if key not in manifest:
             raise UserError(f"{path} lacks '{key}': not a complete t2vbench manifest; regenerate it")
     return manifest
+
+
+def open_shard(path):
+    """Open a shard read-only, or raise the one-line UserError every reader gives for a bad file."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise corrupt(path, e) from None
+
+
+def corrupt(path, err) -> UserError:
+    return UserError(f"corrupt shard {path} ({str(err).splitlines()[0][:160]}); regenerate the dataset with "
+                     "--overwrite")
 
 
 def split_shards(manifest: dict, split: str) -> list[dict]:

@@ -8,6 +8,8 @@ run removes. Video chunks are deflated by us in threads (zlib releases the GIL) 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,9 +17,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from t2vbench.data.format import sha256_file
+from t2vbench.data.format import fsync_dir, sha256_file
 
 TMP_MARK = ".tmp-"
+_OWN = re.compile(r"^(?:[a-z]+-\d{5}-of-\d{5}\.h5|manifest\.json|\.(?:[a-z]+-\d{5}-of-\d{5}\.h5|manifest\.json)"
+                  r"\.tmp-[\w.-]+)$")
+
+
+def temp_name(final: str) -> str:
+    """Hidden, and unique per host and process, so concurrent slices on a shared disk never collide."""
+    return f".{final}{TMP_MARK}{socket.gethostname()}-{os.getpid()}"
+
+
+def is_own_file(name: str) -> bool:
+    """Shards, the manifest and their temp files: the only names t2vbench ever creates or deletes."""
+    return bool(_OWN.match(name))
 
 
 def _deflate_rows(video: np.ndarray, level: int, threads: int) -> list[bytes]:
@@ -42,7 +56,7 @@ def write_shard(path, columns: dict, attrs: dict, level: int = 1, threads: int |
     anything else a NumPy array whose first axis is N ('label/digit' makes a group 'label').
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    tmp = path.with_name(temp_name(path.name))
     video = np.ascontiguousarray(columns["video"], dtype=np.uint8)
     n = len(video)
     threads = threads or min(4, os.cpu_count() or 1)
@@ -71,16 +85,18 @@ def write_shard(path, columns: dict, attrs: dict, level: int = 1, threads: int |
             os.fsync(fh.fileno())
         entry = {"file": path.name, "count": n, "bytes": tmp.stat().st_size, "sha256": sha256_file(tmp)}
         os.replace(tmp, path)
+        fsync_dir(path.parent)
         return entry
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def remove_stale_temps(folder) -> int:
-    """Delete temp files that an interrupted run left behind; return how many."""
+def remove_stale_temps(folder, finals) -> int:
+    """Delete the temp files that an interrupted run left for these final names; return how many."""
     removed = 0
-    for p in Path(folder).glob(f".*{TMP_MARK}*"):
-        p.unlink(missing_ok=True)
-        removed += 1
+    for final in finals:
+        for p in Path(folder).glob(f".{final}{TMP_MARK}*"):
+            p.unlink(missing_ok=True)
+            removed += 1
     return removed
