@@ -19,6 +19,7 @@ COMMANDS = [
     "t2vbench.commands.data:preview",
     "t2vbench.commands.data:env",
     "t2vbench.commands.kth:make_fixture",
+    "t2vbench.commands.kth:review_kth",
     "t2vbench.commands.eval:judge",
     "t2vbench.commands.eval:eval_cmd",
     "t2vbench.commands.eval:leaderboard",

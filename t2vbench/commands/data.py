@@ -66,8 +66,7 @@ def make_dataset(name, out, workers, shard_size, shard_index, num_shards, finali
 
     t0 = time.perf_counter()
     builder = dataset_builder(name)
-    opts["workers"] = workers if name == "kth4" else None
-    cfg = builder.resolve(opts)
+    cfg = builder.resolve(dict(opts, workers=workers))
     from t2vbench.data.build import build_dataset
 
     manifest = build_dataset(builder, cfg, out, shard_size=shard_size, workers=workers, shard_index=shard_index,
@@ -108,7 +107,8 @@ def info(path, verify, examples, as_json):
     click.echo(f"config sha256 {m['config_sha256']}")
     click.echo("config: " + ", ".join(f"{k}={v}" for k, v in sorted(m["config"].items())))
     src = m.get("source", {})
-    click.echo("source: " + ", ".join(f"{k}={v}" for k, v in src.items()))
+    short = {k: (f"[{len(v)} entries]" if isinstance(v, (list, dict)) and len(str(v)) > 80 else v) for k, v in src.items()}
+    click.echo("source: " + ", ".join(f"{k}={v}" for k, v in short.items()) + "  (--json for all)")
     click.echo(f"vocabulary: {len(m['vocabulary']) + 4} ids ({' '.join(m['vocabulary'])})")
     for split, s in m["splits"].items():
         nbytes = sum(x["bytes"] for x in s["shards"])

@@ -165,6 +165,8 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
     if overwrite and (num_shards > 1 or finalize):
         raise UserError("--overwrite cannot be combined with --num-shards/--finalize: one slice would delete the "
                         "others' shards; clear the output folder once before starting the slices")
+    if not getattr(builder, "parallel_render", True):
+        workers = 1
     root = Path(out) / builder.name
     base = shard_attrs(builder, cfg)
     cfg_hash = base["config_sha256"]
