@@ -93,3 +93,40 @@ def test_windows_tile_clamp_and_never_reuse_a_frame():
     # frame step 2: a window spans 31 frames
     wins, _ = windows([(1, 64)], 100, 16, step=2)
     assert [s for _, s in wins] == [1, 32]
+
+
+def test_every_overlap_is_noted_not_only_sorted_neighbours():
+    # 1-100 covers both later ranges; 20-30 and 40-60 do not touch each other
+    seq = parse_sequences("person05_boxing_d1\t\tframes\t1-100, 20-30, 40-60, 60-70\n")
+    notes = "\n".join(seq.notes)
+    assert "1-100 and 20-30 overlap" in notes and "1-100 and 40-60 overlap" in notes
+    assert "1-100 and 60-70 overlap" in notes and "40-60 and 60-70 share frame 60" in notes
+    assert "20-30 and 40-60" not in notes and "20-30 and 60-70" not in notes
+
+
+def test_named_splits_hold_the_published_persons():
+    from t2vbench.generators.kth.builder import parse_split
+
+    # kth.md section 4: Schuldt et al. train 11-18 + validation 19, 20, 21, 23, 24, 25, 01, 04; test 22, 02,
+    # 03, 05-10. SVG: 1-20 / 21-25. MCnet: 1-16 / 17-25.
+    assert parse_split("official") == ("official", [1, 4, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 23, 24, 25],
+                                       [2, 3, 5, 6, 7, 8, 9, 10, 22])
+    assert parse_split("SVG") == ("svg", list(range(1, 21)), [21, 22, 23, 24, 25])
+    assert parse_split(None) == ("mcnet", list(range(1, 17)), list(range(17, 26)))
+    assert parse_split("1-3, 5/4,6-7") == ("1-3,5/4,6-7", [1, 2, 3, 5], [4, 6, 7])
+    with pytest.raises(UserError, match="person 3 in both"):
+        parse_split("1-3/3-4")
+
+
+def test_walking_and_running_need_a_decided_direction():
+    from t2vbench.generators.kth.builder import caption, class_index
+
+    assert caption("walking", -1, 3, "plain") == "a person is walking from right to left"
+    assert caption("running", 1, 3, "person") == "person 3 is running left to right"
+    assert caption("boxing", 0, 3, "plain") == "a person is boxing" and class_index("handwaving", 0) == 4
+    assert class_index("walking", 1) == 0 and class_index("running", -1) == 3
+    for action in ("walking", "running"):
+        with pytest.raises(ValueError, match="decided direction"):
+            caption(action, 0, 3, "plain")
+        with pytest.raises(ValueError, match="decided direction"):
+            class_index(action, 0)

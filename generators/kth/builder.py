@@ -1,9 +1,9 @@
 """kth4: captioned 16-frame clips cut from the real KTH videos (IRC-GAN's KTH-4, rebuilt reproducibly).
 
-Input: `--kth-dir` with any subset of `personPP_ACTION_dS_uncomp.avi` (searched recursively) and
-`00sequences.txt`. Walking, running, handwaving and boxing videos are used; jogging and handclapping
-are ignored. Six classes, as in IRC-GAN: walking / running from left to right / right to left
-(direction inferred from the pixels, `direction.py`), waving hands, boxing.
+Input: `--kth-dir` with any subset of `personPP_ACTION_dS_uncomp.avi` and `00sequences.txt`
+(searched recursively, into symlinked folders too). Walking, running, handwaving and boxing videos
+are used; jogging and handclapping are ignored. Six classes, as in IRC-GAN: walking / running from
+left to right / right to left (direction inferred from the pixels, `direction.py`), waving hands, boxing.
 
 Shard columns (N clips):
 - `video` uint8 (N, T, S, S, 1): T = --frames consecutive frames (frame step 1, 25 fps), gray,
@@ -23,14 +23,15 @@ Shard columns (N clips):
 Split by person (`--kth-split`): `mcnet` (default; persons 1-16 train, 17-25 test: MCnet, SAVP), `svg`
 (1-20 / 21-25: SVG, DVG), `official` (Schuldt et al. 2004: train+validation 1, 4, 11-21, 23-25 / test
 2, 3, 5-10, 22), or an explicit `TRAIN/TEST` list such as `1-12,14/13,15-25`. The seed only shuffles
-the clip order within each split. Clips whose direction is uncertain are left out and counted in the
-manifest (`source.extraction`).
+the clip order within each split. Clips whose direction is uncertain, on their own frames or from their
+pass (extract.py), are left out and counted in the manifest (`source.extraction`), as are annotated
+ranges cut by the decoded length. Same inputs and same OpenCV version give the same bytes.
 """
 from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,13 @@ def parse_split(text: str | None):
     return f"{m.group(1).replace(' ', '')}/{m.group(2).replace(' ', '')}", train, test
 
 
+def _check_direction(action: str, direction: int) -> None:
+    if action in ("walking", "running") and direction not in (1, -1):
+        raise ValueError(f"{action} needs a decided direction (+1 or -1), got {direction!r}")
+
+
 def caption(action: str, direction: int, person: int, style: str) -> str:
+    _check_direction(action, direction)
     if action in ("walking", "running"):
         way = "left to right" if direction > 0 else "right to left"
         return f"person {person} is {action} {way}" if style == "person" else f"a person is {action} from {way}"
@@ -93,6 +100,7 @@ def caption(action: str, direction: int, person: int, style: str) -> str:
 
 
 def class_index(action: str, direction: int) -> int:
+    _check_direction(action, direction)
     if action in ("walking", "running"):
         return (0 if action == "walking" else 2) + (0 if direction > 0 else 1)
     return 4 if action == "handwaving" else 5
@@ -100,7 +108,7 @@ def class_index(action: str, direction: int) -> int:
 
 @dataclass
 class Clips:
-    """The clip index of one split (already in its final, seeded order) and, in the parent, the pixels."""
+    """The clips of one split, already in their final, seeded order."""
     stem: list
     person: np.ndarray
     action: np.ndarray
@@ -110,7 +118,7 @@ class Clips:
     subseq: np.ndarray
     velocity: np.ndarray
     captions: list
-    video: np.ndarray | None  # (N, T, S, S) uint8; None after pickling into a worker
+    video: np.ndarray  # (N, T, S, S) uint8
 
     def __len__(self):
         return len(self.stem)
@@ -118,7 +126,7 @@ class Clips:
 
 class KTH4:
     name = "kth4"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1: clips of unreliable passes left out, layout-independent provenance
     # Extraction (in counts()) already uses --workers processes over videos; rendering shards in worker
     # processes would make each one decode its clips again, so shards are written in the parent.
     parallel_render = False
@@ -129,11 +137,6 @@ class KTH4:
         self._inputs = None  # (videos {stem: path}, sequences, source files list)
         self._extracted: dict = {}  # config sha -> {split: Clips}
         self._source: dict = {}  # config sha -> source dict
-
-    def __getstate__(self):  # worker processes re-decode their clips instead of receiving all pixels
-        state = self.__dict__.copy()
-        state["_extracted"] = {k: {s: replace(c, video=None) for s, c in v.items()} for k, v in self._extracted.items()}
-        return state
 
     # -- config ----------------------------------------------------------------------------------
     def resolve(self, opts: dict) -> dict:
@@ -191,12 +194,12 @@ class KTH4:
         if self._inputs is not None and self._inputs[0] == tuple(persons):
             return self._inputs[1:4]
         from t2vbench.data.format import sha256_file
-        from t2vbench.generators.kth.extract import find_videos
+        from t2vbench.generators.kth.extract import find_files, find_videos
         from t2vbench.generators.kth.sequences import SEQUENCES_FILE, read_sequences
 
         root = self._kth_dir
         found = find_videos(root)
-        seq_files = sorted(root.rglob(SEQUENCES_FILE))
+        seq_files = find_files(root, lambda f: f == SEQUENCES_FILE)
         if not found and not seq_files:
             raise UserError(f"{root} is not a KTH folder: it has no personPP_ACTION_dS_uncomp.avi files and no "
                             f"{SEQUENCES_FILE} (download the zips and {SEQUENCES_FILE} from {KTH_URL}, or try "
@@ -210,7 +213,7 @@ class KTH4:
         seq = read_sequences(seq_files[0])
         wanted = set(persons)
         used, unlisted = {}, []
-        for stem, path in found.items():
+        for stem, path in sorted(found.items()):
             entry_name = stem.split("_")
             if entry_name[1] not in USED_ACTIONS or int(entry_name[0][6:]) not in wanted:
                 continue
@@ -224,7 +227,7 @@ class KTH4:
                             f"persons (KTH-4 ignores jogging and handclapping); is this the KTH folder?")
         files = sorted([[p.name, p.stat().st_size, sha256_file(p)] for p in used.values()]
                        + [[SEQUENCES_FILE, seq_files[0].stat().st_size, sha256_file(seq_files[0])]])
-        self._inputs = (tuple(persons), used, seq, files, unlisted)
+        self._inputs = (tuple(persons), used, seq, files, sorted(unlisted))
         return used, seq, files
 
     # -- extraction ------------------------------------------------------------------------------
@@ -251,12 +254,16 @@ class KTH4:
         rows = {"train": [], "test": []}
         stats = {"videos": len(stems), "frames_decoded": 0, "clips": {}, "left_out": {}, "left_out_by_scenario": {},
                  "left_out_by_action": {}, "passes": {"decided": 0, "uncertain": 0}, "videos_not_alternating": [],
-                 "notes": []}
+                 "ranges_past_end": 0, "ranges_clamped": 0, "videos_cut_short": [], "notes": []}
         for res in results:
             name = parse_name(res.stem)
             split = "train" if name.person in splits["train"] else "test"
             stats["frames_decoded"] += res.n_frames
             stats["notes"] += [f"{res.stem}: {n}" for n in res.notes]
+            stats["ranges_past_end"] += len(res.past_end)
+            stats["ranges_clamped"] += len(res.clamped)
+            if res.past_end or res.clamped:
+                stats["videos_cut_short"].append(res.stem)
             for s, k, why in res.excluded:
                 stats["left_out"][why] = stats["left_out"].get(why, 0) + 1
                 d = f"d{name.scenario}"
@@ -264,10 +271,7 @@ class KTH4:
                 stats["left_out_by_action"][name.action] = stats["left_out_by_action"].get(name.action, 0) + 1
             for p in res.passes:
                 stats["passes"]["decided" if p[1] else "uncertain"] += 1
-            # people leave, turn off-screen and come back: decided passes should alternate (kth.md 5.1.6)
-            ranges = seq.entries[res.stem].ranges
-            signs = [p[1] for p in sorted(res.passes, key=lambda p: ranges[p[0]][0]) if p[1]]
-            if any(a == b for a, b in zip(signs, signs[1:])):
+            if not alternates(res.passes, seq.entries[res.stem].ranges):
                 stats["videos_not_alternating"].append(res.stem)
             order = np.argsort(res.starts, kind="stable")
             for j in order:
@@ -291,6 +295,15 @@ class KTH4:
               f"walking/running clips left out as uncertain ({100 * stats['left_out_rate_locomotion']:.1f}%)"
               + (f"; {len(skipped)} videos without a line in 00sequences.txt skipped" if skipped else ""),
               file=sys.stderr)
+        short = stats["videos_cut_short"]
+        if short:
+            what = [f"{n} {'range starts' if n == 1 else 'ranges start'} after the last decoded frame (dropped)"
+                    for n in [stats["ranges_past_end"]] if n]
+            what += [f"{n} {'range ends' if n == 1 else 'ranges end'} after the last decoded frame (clamped)"
+                     for n in [stats["ranges_clamped"]] if n]
+            print(f"kth4: warning: {' and '.join(what)}, in {', '.join(s + '_uncomp.avi' for s in short[:5])}"
+                  f"{f' and {len(short) - 5} more videos' if len(short) > 5 else ''}: a frame or two over is usual "
+                  "for KTH, more suggests a truncated file (all in source.extraction.notes)", file=sys.stderr)
         return out
 
     def _make_source(self, cfg, files, seq, stats) -> dict:
@@ -313,7 +326,7 @@ class KTH4:
             "direction_params": direction.PARAMS,
             "opencv": cv2.__version__,
             "sequences_irregularities": seq.notes,
-            "videos_without_ranges": list(self._inputs[4]),
+            "videos_without_ranges": sorted(self._inputs[4]),
             "extraction": stats,
         }
 
@@ -346,7 +359,8 @@ class KTH4:
                 f"{cfg['size']}x{cfg['size']}. 'walking'/'running from left to right' means the person's image x "
                 "increases (as displayed) over the clip; the direction is inferred from the pixels of that clip by "
                 "two cues that must agree (foreground centroid track and camera-compensated optical flow), and clips "
-                "where they do not, or where the person turns or is barely visible, are left out. 'waving hands' "
+                "where they do not, where the person turns or is barely visible, or whose annotated range is judged "
+                "the other way or unreliably as a whole, are left out. 'waving hands' "
                 "and 'boxing' are in place. "
                 + ("The person number is KTH's subject id; test persons' numbers never occur in training captions."
                    if cfg["caption_style"] == "person" else "Captions do not name the person.")
@@ -356,10 +370,7 @@ class KTH4:
     def render(self, cfg: dict, split: str, start: int, stop: int) -> dict:
         clips = self._extract(cfg)[split]
         sel = slice(start, stop)
-        if clips.video is not None:
-            video = clips.video[sel]
-        else:  # a worker process: re-decode just these clips (cheap next to the direction analysis)
-            video = self._redecode(cfg, clips, start, stop)
+        video = clips.video[sel]
         vocab = Vocabulary(self.vocabulary(cfg))
         caps = clips.captions[sel]
         length = max(len(caption(a, d, 25, cfg["caption_style"]).split()) for a, d in
@@ -378,20 +389,6 @@ class KTH4:
             "subsequence": clips.subseq[sel],
             "velocity": clips.velocity[sel],
         }
-
-    def _redecode(self, cfg, clips: Clips, start: int, stop: int) -> np.ndarray:
-        from t2vbench.generators.kth.extract import clip_pixels
-
-        used = self._inputs[1]
-        T, S = cfg["frames"], cfg["size"]
-        video = np.empty((stop - start, T, S, S), np.uint8)
-        by_video: dict = {}
-        for i in range(start, stop):
-            by_video.setdefault(clips.stem[i], []).append(i)
-        for stem, rows in sorted(by_video.items()):
-            video[np.array(rows) - start] = clip_pixels(used[stem], [int(clips.start[i]) for i in rows], T,
-                                                        cfg["frame_step"], S)
-        return video
 
 
 def _assemble(items, cfg) -> Clips:
@@ -414,6 +411,14 @@ def _assemble(items, cfg) -> Clips:
         captions=[caption(nm.action, d, nm.person, cfg["caption_style"]) for (_, _, nm), d in zip(items, direction)],
         video=video,
     )
+
+
+def alternates(passes, ranges) -> bool:
+    """People leave, turn off-screen and come back (kth.md 5.1.6), so of two neighbouring passes (by
+    start frame) that are both decided, the second must go the other way. An undecided pass says
+    nothing: it neither breaks nor links the chain. `passes`: (range index, direction, ...) tuples."""
+    signs = [p[1] for p in sorted(passes, key=lambda p: (ranges[p[0]][0], p[0]))]
+    return not any(a == b != 0 for a, b in zip(signs, signs[1:]))
 
 
 def _span(persons) -> str:

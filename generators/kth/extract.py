@@ -12,7 +12,20 @@ Pixels: decoded BGR -> gray with cv2.cvtColor (KTH decodes to three equal channe
 is squashed from 160x120 to size x size with cv2.INTER_AREA (no crop; the aspect ratio changes, as in
 SVG, SAVP and MCnet). Frames outside the annotated ranges (and, for walking/running, outside an even
 sample of 51 frames for the background model) are only grabbed, never converted. Everything is
-deterministic: the same files give the same bytes, with any number of worker processes.
+deterministic: the same files give the same bytes, with any number of worker processes (and the same
+OpenCV version: its decoder and resize are part of the pipeline; the provenance records it).
+
+Direction of a walking/running clip: judged on the clip's own frames (direction.py), then checked
+against its whole pass (the annotated range). The clip is left out when its pass is decided the other
+way ("disagrees with the direction of its pass"), and also when the pass is undecided because its two
+cues disagree or the person is not detected in enough of it ("pass uncertain: ..."): then the
+measurements themselves are unreliable in that range, and a clip that happens to pass its own checks
+there could carry a wrong label. A pass that is undecided only because the person turns around or
+walks too slowly (a property of the motion, not of the measurement) keeps the clips that are decided
+on their own frames: telling the two halves of a turn apart is what the per-clip decision is for.
+
+A decode error mid-file is an error naming the file; a file that simply ends early (truncated) makes
+the ranges past its end clamped or dropped, counted in the provenance and warned about by name.
 """
 from __future__ import annotations
 
@@ -26,6 +39,8 @@ import numpy as np
 from t2vbench.errors import UserError
 
 LOCOMOTION = ("walking", "running")
+# an undecided pass with one of these reasons makes its clips unreliable too (see the module docstring)
+UNRELIABLE_PASS = ("centroid and flow disagree", "person not detected in enough frames")
 RESIZE_POLICY = "gray (cv2 BGR2GRAY), squash full frame to size x size with cv2.INTER_AREA, no crop"
 
 
@@ -69,8 +84,9 @@ def decode(path, keep=None):
         while cap.grab():
             if keep is None or n in keep:
                 ok, bgr = cap.retrieve(bgr)
-                if not ok:
-                    break
+                if not ok:  # grab() said a frame is there: this is a decode error, not the end
+                    raise UserError(f"{path}: OpenCV cannot decode frame {n + 1} (the file is damaged); "
+                                    "re-extract it from the KTH zip")
                 if gray is None:
                     gray = np.empty((capacity, *bgr.shape[:2]), np.uint8)
                 elif len(ids) == len(gray):
@@ -134,6 +150,8 @@ class VideoResult:
     excluded: list = field(default_factory=list)  # (first_frame, subseq, reason)
     passes: list = field(default_factory=list)  # (subseq, direction, v_c, v_f, reason)
     notes: list = field(default_factory=list)
+    past_end: list = field(default_factory=list)  # ranges (a, b) starting after the decoded end: dropped
+    clamped: list = field(default_factory=list)  # ranges (a, b) ending after it: cut at n_frames
 
 
 def _background_sample(n_hint: int) -> set:
@@ -157,7 +175,9 @@ def process_video(task: VideoTask) -> VideoResult:
     n, ids, gray = decode(task.path, with_background if loco else keep)
     wins, notes = windows(task.ranges, n, task.frames, task.step)
     offsets = np.arange(task.frames) * task.step
-    res = VideoResult(task.stem, n, [], [], [], [], [], None, notes=notes)
+    res = VideoResult(task.stem, n, [], [], [], [], [], None, notes=notes,
+                      past_end=[(a, b) for a, b in task.ranges if a > n],
+                      clamped=[(a, b) for a, b in task.ranges if a <= n < b])
     if loco:
         from t2vbench.generators.kth.direction import Motion
 
@@ -177,6 +197,8 @@ def process_video(task: VideoTask) -> VideoResult:
                     res.excluded.append((s, k, d.reason))
                 elif whole.direction not in (0, d.direction):
                     res.excluded.append((s, k, "disagrees with the direction of its pass"))
+                elif whole.direction == 0 and whole.reason in UNRELIABLE_PASS:
+                    res.excluded.append((s, k, f"pass uncertain: {whole.reason}"))
                 else:
                     res.starts.append(s), res.subseq.append(k), res.direction.append(d.direction)
                     res.v_c.append(d.v_c), res.v_f.append(d.v_f)
@@ -188,18 +210,6 @@ def process_video(task: VideoTask) -> VideoResult:
         stack = _take(ids, gray, [s - 1 + o for s in res.starts for o in offsets])
         res.clips = resize_frames(stack, task.size).reshape(len(res.starts), task.frames, task.size, task.size)
     return res
-
-
-def clip_pixels(path, starts, frames: int, step: int, size: int) -> np.ndarray:
-    """Re-decode only the clips starting at `starts` (1-based) of one video: (K, T, size, size) uint8."""
-    offsets = np.arange(frames) * step
-    idx = [s - 1 + o for s in starts for o in offsets]
-    n, ids, gray = decode(path, set(idx))
-    if idx and max(idx) >= n:
-        raise UserError(f"{path} has only {n} frames now, frame {max(idx) + 1} was used; the file changed since "
-                        "the clips were indexed: re-run make-dataset")
-    stack = _take(ids, gray, idx)
-    return resize_frames(stack, size).reshape(len(starts), frames, size, size)
 
 
 def _init_worker():
@@ -242,13 +252,35 @@ def run_tasks(tasks: list[VideoTask], workers: int = 1, progress: bool = True) -
     return results
 
 
+def find_files(root, match) -> list[Path]:
+    """Files under root (recursive, sorted) whose name satisfies `match`. Symlinked folders are followed
+    (KTH is often unpacked elsewhere and linked in; Path.rglob skips them), each folder once (no loops),
+    and a file reached by two paths is listed once, under its first path in sorted order."""
+    out, seen_dirs, seen_files = [], set(), set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
+        dirs.sort()
+        out += [Path(folder) / f for f in files if match(f)]
+    unique = []
+    for p in sorted(out):
+        real = os.path.realpath(p)
+        if real not in seen_files and os.path.isfile(real):
+            seen_files.add(real)
+            unique.append(p)
+    return unique
+
+
 def find_videos(root) -> dict:
     """stem -> path of every `personPP_ACTION_dS_uncomp.avi` under root (recursive: one folder per zip
     or all in one). Raises UserError on duplicates."""
     from t2vbench.generators.kth.sequences import parse_name
 
     found: dict = {}
-    for p in sorted(Path(root).rglob("*_uncomp.avi")):
+    for p in find_files(root, lambda f: f.endswith("_uncomp.avi")):
         name = parse_name(p.name)
         if name is None:
             continue

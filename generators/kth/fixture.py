@@ -27,10 +27,11 @@ from t2vbench.errors import UserError
 W, H, FPS = 160, 120, 25
 LOCOMOTION = ("walking", "running", "jogging")
 DEFAULT_ACTIONS = ("walking", "running", "handwaving", "boxing")
+SYNTHETIC_MARKER = "Synthetic copy written by t2vbench make-fixture kth: NOT the real KTH data."
 HEADER = """
 This database contains sequences of six classes of actions performed by
 25 subjects in four different conditions (see below).
-Synthetic copy written by t2vbench make-fixture kth: NOT the real KTH data.
+{marker}
 
 In our experiments (Schuldt, Laptev and Caputo, ICPR 2004) we used the
 following subdivision of sequences with respect to the subject:
@@ -40,7 +41,7 @@ Validation: person19, 20, 21, 23, 24, 25, 01, 04
 Test:       person22, 02, 03, 05, 06, 07, 08, 09, 10 
 
 
-"""
+""".format(marker=SYNTHETIC_MARKER)
 
 
 def _rng(seed: int, *key) -> np.random.Generator:

@@ -5,7 +5,7 @@ spaces mixed, a `*missing*` entry, lines with three ranges, ranges out of order,
 boundaries, CRLF. All of that is accepted and kept as written (ranges in file order); only lines that
 *look like* data (they start with a KTH video name or contain the word `frames`) but cannot be read
 are errors, reported with their line numbers, so nothing is dropped silently. Clamping to the decoded
-length happens later (`windows.py`), when the video has been decoded.
+length happens later (`extract.windows`), when the video has been decoded.
 """
 from __future__ import annotations
 
@@ -73,12 +73,16 @@ def _notes_for(entry: Entry) -> list[str]:
         out.append(f"{where}: {len(r)} ranges")
     if any(b[0] < a[0] for a, b in zip(r, r[1:])):
         out.append(f"{where}: ranges out of order")
+    # every pair that shares frames, not only sorted neighbours: a long range can cover several later ones
     s = sorted(r)
-    for a, b in zip(s, s[1:]):
-        if b[0] == a[1]:
-            out.append(f"{where}: ranges {a[0]}-{a[1]} and {b[0]}-{b[1]} share frame {a[1]}")
-        elif b[0] < a[1]:
-            out.append(f"{where}: ranges {a[0]}-{a[1]} and {b[0]}-{b[1]} overlap")
+    for i, a in enumerate(s):
+        for b in s[i + 1:]:
+            if b[0] > a[1]:
+                continue
+            if b[0] == a[1]:
+                out.append(f"{where}: ranges {a[0]}-{a[1]} and {b[0]}-{b[1]} share frame {a[1]}")
+            else:
+                out.append(f"{where}: ranges {a[0]}-{a[1]} and {b[0]}-{b[1]} overlap")
     return out
 
 

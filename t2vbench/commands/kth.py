@@ -42,7 +42,8 @@ def _numbers(text: str, lo: int, hi: int, what: str) -> list[int]:
 @click.option("--regular", is_flag=True, help="Write a clean 00sequences.txt (no copies of the real file's quirks).")
 @click.option("--no-ambiguous", is_flag=True,
               help="Leave out the hard passes (d2 slow oblique walk, d4 turn-around inside a range).")
-@click.option("--overwrite", is_flag=True, help="Replace the KTH files of an earlier fixture in --out.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier fixture in --out (refused if --out holds anything else).")
 def make_fixture(kind, out, persons, scenarios, passes, seed, codec, layout, regular, no_ambiguous, overwrite):
     """Write synthetic KTH videos with the real file names and a 00sequences.txt.
 
@@ -57,27 +58,89 @@ def make_fixture(kind, out, persons, scenarios, passes, seed, codec, layout, reg
       t2vbench make-fixture kth --out kth-fake
       t2vbench make-dataset kth4 --kth-dir kth-fake --out data
     """
+    import os
+    import shutil
+    import tempfile
+
     from t2vbench.generators.kth.fixture import make_fixture as make
 
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise UserError(f"--out {root} is a file; choose a folder")
-    if root.exists() and any(root.iterdir()):
-        ours = [p for p in root.rglob("*") if p.is_file() and (p.name.endswith("_uncomp.avi") or
-                                                              p.name in ("00sequences.txt", "fixture_truth.json"))]
-        others = [p for p in root.rglob("*") if p.is_file() and p not in ours]
-        if others or not overwrite:
-            raise UserError(f"{root} is not empty; choose a new --out" +
-                            ("" if others else " or add --overwrite to replace the earlier fixture"))
-        for p in ours:
-            p.unlink()
-    truth = make(root, persons=_numbers(persons, 1, 25, "persons"), scenarios=_numbers(scenarios, 1, 4, "scenarios"),
-                 seed=seed, passes=passes, ambiguous=not no_ambiguous, irregular=not regular, layout=layout,
-                 codec=codec, progress=True)
+    old = _earlier_fixture(root, overwrite) if root.exists() and any(root.iterdir()) else None
+    persons, scenarios = _numbers(persons, 1, 25, "persons"), _numbers(scenarios, 1, 4, "scenarios")
+    # generate next to --out, then swap it in: an interrupted run leaves --out as it was
+    root.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(new, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise become --out's mode
+    try:
+        truth = make(new, persons=persons, scenarios=scenarios, seed=seed, passes=passes, ambiguous=not no_ambiguous,
+                     irregular=not regular, layout=layout, codec=codec, progress=True)
+        if old is None:
+            os.replace(new, root)  # also replaces an empty folder
+        else:
+            aside = root.with_name(f".{root.name}.old-{os.getpid()}")
+            os.rename(root, aside)
+            try:
+                os.rename(new, root)
+            except OSError:
+                os.rename(aside, root)
+                raise
+            _remove_fixture(aside, old)
+    finally:
+        if new.exists():
+            shutil.rmtree(new)
     n = len(truth["videos"])
-    size = sum(p.stat().st_size for p in root.rglob("*_uncomp.avi"))
+    size = sum((root / v["file"]).stat().st_size for v in truth["videos"].values())
     click.echo(f"{root}: {n} synthetic KTH videos ({size / 1e6:.1f} MB) and 00sequences.txt. Next:\n"
                f"  t2vbench make-dataset kth4 --kth-dir {root} --out data")
+
+
+def _earlier_fixture(root: Path, overwrite: bool) -> list[Path]:
+    """The files of an earlier fixture in the non-empty folder `root`, which --overwrite may replace.
+    Refuses unless root is exactly such a fixture: fixture_truth.json, a 00sequences.txt with the
+    synthetic marker, and no file that its truth file does not list (real KTH data must never go)."""
+    import json
+
+    from t2vbench.generators.kth.fixture import SYNTHETIC_MARKER
+
+    if not overwrite:
+        raise UserError(f"{root} is not empty; choose a new --out (or add --overwrite if it holds an earlier "
+                        "fixture)")
+    truth_file, seq_file = root / "fixture_truth.json", root / "00sequences.txt"
+    try:
+        truth = json.loads(truth_file.read_text())
+        marked = SYNTHETIC_MARKER in seq_file.read_text(errors="replace")
+        listed = [Path(v["file"]) for v in truth["videos"].values()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        marked, listed = False, []
+    if not marked:
+        raise UserError(f"--overwrite only replaces an earlier make-fixture output, and {root} is not one (no "
+                        "fixture_truth.json or no synthetic 00sequences.txt); choose a new --out")
+    ours = {truth_file, seq_file} | {root / p for p in listed if not p.is_absolute() and ".." not in p.parts}
+    # anything else, a symlink (even to a folder) included, is not ours and blocks the overwrite
+    others = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                    if (p.is_symlink() or not p.is_dir()) and p not in ours)
+    if others:
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+        raise UserError(f"--overwrite: {root} holds files that are not part of the earlier fixture "
+                        f"({others[0]}{more}); move them or choose a new --out")
+    return sorted(p.relative_to(root) for p in ours if p.exists())
+
+
+def _remove_fixture(folder: Path, files: list[Path]) -> None:
+    """Delete `files` (relative to `folder`), then the folders that leaves empty; nothing else."""
+    import os
+
+    for rel in files:
+        (folder / rel).unlink(missing_ok=True)
+    for sub, _, _ in sorted(os.walk(folder), key=lambda w: -len(w[0])):  # deepest first
+        try:
+            os.rmdir(sub)
+        except OSError:  # not empty: something appeared meanwhile; leave it
+            pass
 
 
 @click.command("review-kth")

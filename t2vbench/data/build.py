@@ -263,7 +263,7 @@ def make_dataset(name: str, out, *, shard_size: int = 2048, workers: int = 1, ov
     from t2vbench.registry import dataset_builder
 
     builder = dataset_builder(name)
-    cfg = builder.resolve(opts)
+    cfg = builder.resolve(dict(opts, workers=workers))
     build_dataset(builder, cfg, out, shard_size=shard_size, workers=workers, overwrite=overwrite,
                   progress=progress, log=lambda msg: None)
     return Path(out) / name
