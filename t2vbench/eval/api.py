@@ -1,0 +1,317 @@
+"""`evaluate(generate, dataset_root, ...)`: the protocol end to end, for any generator.
+
+1. Captions: sample i uses test caption i (cycling); noise seed `eval_seed * 1_000_003 + i`
+   (`protocol.sample_seeds`), handed to `generate` per sample, so batch size cannot change results.
+2. Videos are quantised to uint8 (B, T, H, W, C), the shard layout, exactly as if they had been saved,
+   so `evaluate()` and `t2vbench eval --samples` give the same numbers for the same videos.
+3. The dataset family's judge reads them: caption accuracy (exact and per attribute, held-out captions
+   separately), temporal consistency, Fréchet distances against the first 2,048 *train* videos (so the
+   real test videos are not compared with themselves), the analytic centre-of-mass motion check
+   (single-digit MNIST) and, given a discriminator, its GAM error rates.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from t2vbench.data.format import read_manifest
+from t2vbench.errors import UserError
+from t2vbench.eval import caption as cap
+from t2vbench.eval import frechet, gam, motion
+from t2vbench.eval.protocol import PROTOCOL, caption_indices, sample_seeds
+
+REAL_MODEL = "real-data"
+_REFERENCE_CACHE: dict = {}  # (root, config sha, judge sha, n) -> judge outputs of the reference videos
+
+
+def load_test_columns(root, limit: int | None = None, video: bool = True) -> dict:
+    from t2vbench.data.dataset import read_split
+
+    manifest = read_manifest(root)
+    names = list(cap.promised_labels(manifest))
+    cols = (["video"] if video else []) + ["caption", "tokens", *[f"label/{n}" for n in names]]
+    from t2vbench.data.format import split_shards
+    import h5py
+
+    first = Path(root) / split_shards(manifest, "test")[0]["file"]
+    with h5py.File(first, "r") as f:
+        if "heldout" in f:
+            cols.append("heldout")
+    out = read_split(root, "test", columns=cols, limit=limit)
+    out["labels"] = {n: np.asarray(out.pop(f"label/{n}"), dtype=np.int64).reshape(len(out["caption"]), -1)
+                     for n in names}
+    return out
+
+
+def generate_samples(generate, dataset_root, n: int, *, seed: int, batch_size: int = 64, progress: bool = True):
+    """Call `generate(tokens, captions, seeds)` over the first n protocol captions; return uint8
+    videos (n, T, H, W, C) and the tokens used."""
+    import torch
+    from tqdm import tqdm
+
+    from t2vbench.eval.judges import to_uint8_video
+
+    if batch_size <= 0:
+        raise UserError(f"batch_size must be positive (got {batch_size})")
+    from t2vbench.data.dataset import read_split
+
+    test = read_split(dataset_root, "test", columns=["caption", "tokens"])
+    if not test.get("caption"):
+        raise UserError(f"{dataset_root} has an empty test split; the protocol samples its captions")
+    idx = caption_indices(n, len(test["caption"]))
+    tokens = np.asarray(test["tokens"])[idx]
+    captions = [test["caption"][i] for i in idx]
+    seeds = sample_seeds(seed, np.arange(n))
+    out = None
+    for s in tqdm(range(0, n, batch_size), desc="generate", unit="batch", disable=not progress, leave=False):
+        e = min(n, s + batch_size)
+        v = generate(torch.from_numpy(tokens[s:e].astype(np.int64)), captions[s:e], torch.from_numpy(seeds[s:e]))
+        v = to_uint8_video(v)
+        if len(v) != e - s:
+            raise UserError(f"generate returned {len(v)} videos for a batch of {e - s} captions")
+        if out is None:
+            out = np.empty((n, *v.shape[1:]), np.uint8)
+        elif v.shape[1:] != out.shape[1:]:
+            raise UserError(f"generate returned videos of shape {v.shape[1:]}, earlier {out.shape[1:]}")
+        out[s:e] = v
+    return out, tokens
+
+
+def _judge_batches(video: np.ndarray, batch_size: int):
+    for i in range(0, len(video), batch_size):
+        yield video[i:i + batch_size]
+
+
+def judge_outputs(judge, video: np.ndarray, progress: bool = False, desc: str = "judge") -> dict:
+    from t2vbench.eval.judges import run_judge
+
+    bs = PROTOCOL["judge_batch_size"]
+    return run_judge(judge.model, _judge_batches(video, bs), progress=progress, total=len(video), desc=desc)
+
+
+def reference_outputs(root, manifest: dict, judge, progress: bool = False) -> dict:
+    """Judge outputs of the Fréchet reference (the first 2,048 train videos), cached per process."""
+    from t2vbench.data.dataset import read_split
+
+    ref = PROTOCOL["frechet_reference"]
+    key = (str(Path(root).resolve()), manifest.get("config_sha256"), judge.sha256, ref["count"])
+    if key not in _REFERENCE_CACHE:
+        video = read_split(root, ref["split"], columns=["video"], limit=ref["count"])["video"]
+        _REFERENCE_CACHE.clear()
+        _REFERENCE_CACHE[key] = judge_outputs(judge, video, progress, desc="judge (reference)")
+    return _REFERENCE_CACHE[key]
+
+
+def _check_shape(video: np.ndarray, manifest: dict) -> None:
+    cfg = manifest["config"]
+    want = [cfg.get("frames"), cfg.get("size"), cfg.get("size"), cfg.get("channels")]
+    got = list(video.shape[1:])
+    if video.ndim != 5 or any(w is not None and int(w) != g for w, g in zip(want, got)):
+        raise UserError(f"videos have shape (T, H, W, C) = {tuple(got)}, the dataset's are "
+                        f"{tuple(w for w in want)}; generate videos of the dataset's shape")
+
+
+def score_videos(video: np.ndarray, labels: dict, heldout, manifest: dict, root, judge, *,
+                 progress: bool = True) -> tuple[dict, dict, dict]:
+    """All judge-based metrics of uint8 videos with their promised labels -> (metrics, impl, skipped)."""
+    _check_shape(video, manifest)
+    j = judge.model
+    out = judge_outputs(judge, video, progress, desc="judge (samples)")
+    judge_impl = {"name": "t2vbench.judge", "version": f"{judge.meta.get('dataset', '?')}:{judge.sha256[:12]}"}
+    metrics, impl, skipped = {}, {}, {}
+    acc = cap.accuracy(out["cells"], labels, j.attributes, j.sizes)
+    metrics.update(acc)
+    for k in acc:
+        impl[k] = {**cap.IMPL, "judge": judge_impl["version"]}
+    if heldout is not None and np.asarray(heldout).any():
+        heldout = np.asarray(heldout, dtype=bool)
+        for tag, mask in (("heldout", heldout), ("seen", ~heldout)):
+            for k, v in cap.accuracy(out["cells"], labels, j.attributes, j.sizes, mask).items():
+                metrics[f"{k}_{tag}"] = v
+                impl[f"{k}_{tag}"] = impl[k]
+    else:
+        skipped["caption_acc_heldout"] = "the dataset has no held-out captions (make it with --holdout captions)"
+    # temporal consistency of the per-frame reading of the first attribute (digit / action)
+    fr = np.sort(out["frame_reading"], axis=2)  # (N, T, S)
+    same = np.all(fr == fr[:, :1], axis=(1, 2))
+    truth = np.sort(np.asarray(labels[j.frame_attribute]), axis=1)[:, None, :]
+    metrics["temporal_consistency"] = float(same.mean())
+    metrics[f"frame_{j.frame_attribute}_acc"] = float(np.all(fr == truth, axis=2).mean())
+    tc_impl = {"name": "t2vbench.temporal_consistency", "version": "1", "judge": judge_impl["version"]}
+    impl["temporal_consistency"] = impl[f"frame_{j.frame_attribute}_acc"] = tc_impl
+    # Fréchet distances against the train reference
+    ref = reference_outputs(root, manifest, judge, progress)
+    for k, v in frechet.judge_distances(out, ref).items():
+        metrics[k] = v
+        impl[k] = {**frechet.IMPL, "judge": judge_impl["version"], "n_reference": int(len(ref["video_feat"]))}
+    # analytic motion check: single digit, motion labels
+    if "motion" in labels and np.asarray(labels["motion"]).shape[1] == 1 and "digit" in labels:
+        metrics["motion_com_acc"] = float(motion.check(video, labels["motion"], manifest["labels"]["motion"]).mean())
+        impl["motion_com_acc"] = motion.IMPL
+    else:
+        skipped["motion_com_acc"] = "needs one digit per video with motion labels (centres of two digits mix)"
+    return metrics, impl, skipped
+
+
+def _gam_self(discriminator, video, tokens, test, output: str, progress: bool) -> tuple[dict, dict]:
+    """The model's discriminator on real test videos and on its own samples: the error rates a GAM
+    battle is built from (the battle itself needs two models: `t2vbench.eval.gam.battle`)."""
+    import torch
+
+    from t2vbench.eval.judges import as_float_video
+
+    g = PROTOCOL["gam"]
+    n_real, n_s = min(g["n_real"], len(test["video"])), min(g["n_samples"], len(video))
+    bs = 64
+
+    def batches(v, t):
+        for i in range(0, len(v), bs):
+            yield as_float_video(v[i:i + bs]), torch.as_tensor(np.asarray(t[i:i + bs])).long()
+
+    real = gam.scores(discriminator, batches(test["video"][:n_real], test["tokens"][:n_real]))
+    fake = gam.scores(discriminator, batches(video[:n_s], tokens[:n_s]))
+    mode = gam.resolve_output(output if output != "auto" else getattr(discriminator, "output", "auto"), real, fake)
+    e_real, e_fake = gam.errors(real, fake, mode)
+    metrics = {"gam_d_err_real": float(e_real.mean()), "gam_d_err_own_samples": float(e_fake.mean())}
+    impl = {k: {**gam.IMPL, "discriminator_output": mode, "n_real": int(n_real), "n_samples": int(n_s)}
+            for k in metrics}
+    return metrics, impl
+
+
+def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_samples: int | None = None,
+             batch_size: int = 64, seed: int | None = None, info: dict | None = None, out=None,
+             judge=None, train_seed: int | None = None, discriminator_output: str = "auto",
+             progress: bool = True) -> dict:
+    """Evaluate a text-to-video generator under the frozen protocol; return the results dict (and write
+    it atomically to `out` if given).
+
+    `generate(tokens LongTensor (B, L), captions list[str], seeds LongTensor (B,))` returns videos:
+    uint8 (B, T, H, W, C) or float (B, T, C, H, W) in [0, 1]. It gets one seed *per sample*, derived from
+    (eval seed, sample index), not one per batch, so results do not depend on `batch_size`; seed your
+    noise from them, e.g. `torch.Generator().manual_seed(int(s))` for each sample.
+    `discriminator(videos float (B, T, C, H, W), tokens (B, L))` -> (B,) real-probability or logit
+    (optional; `discriminator_output` or an `output` attribute says which, else 'auto' decides).
+    `judge`: a judge file (needed for KTH-4, whose judge the user trains); default: the shipped one.
+    """
+    t0 = time.time()
+    root = Path(dataset_root)
+    manifest = read_manifest(root)
+    from t2vbench.eval.judges import check_compatible, judge_for
+
+    loaded = judge_for(manifest, judge)
+    check_compatible(loaded.model, manifest)
+    seed = PROTOCOL["eval_seed"] if seed is None else int(seed)
+    n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
+    if n < 2:
+        raise UserError(f"n_samples must be at least 2 (got {n}); the protocol uses {PROTOCOL['n_samples']}")
+    video, tokens = generate_samples(generate, root, n, seed=seed, batch_size=batch_size, progress=progress)
+    test = load_test_columns(root, video=discriminator is not None)
+    idx = caption_indices(n, len(test["caption"]))
+    labels = {k: v[idx] for k, v in test["labels"].items()}
+    heldout = test["heldout"][idx] if "heldout" in test else None
+    metrics, impl, skipped = score_videos(video, labels, heldout, manifest, root, loaded, progress=progress)
+    if discriminator is not None:
+        m, i = _gam_self(discriminator, video, tokens, test, discriminator_output, progress)
+        metrics.update(m)
+        impl.update(i)
+    else:
+        skipped["gam"] = "no discriminator given (GAM needs the model's discriminator)"
+    return _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out)
+
+
+def _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out) -> dict:
+    from t2vbench.eval.results import make_results, write_results
+
+    res = make_results(model=model, manifest=manifest, judge=loaded, metrics=metrics, metric_impl=impl,
+                       skipped=skipped, eval_seed=seed, train_seed=train_seed, n_samples=n,
+                       wall_time_s=time.time() - t0, info=info, protocol=PROTOCOL)
+    if out is not None:
+        write_results(out, res)
+    return res
+
+
+def evaluate_real(dataset_root, *, n_samples: int | None = None, judge=None, info: dict | None = None,
+                  out=None, progress: bool = True) -> dict:
+    """The ceiling row: the real test videos scored as if a model had generated them ("real-data")."""
+    t0 = time.time()
+    root = Path(dataset_root)
+    manifest = read_manifest(root)
+    from t2vbench.eval.judges import check_compatible, judge_for
+
+    loaded = judge_for(manifest, judge)
+    check_compatible(loaded.model, manifest)
+    n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
+    test = load_test_columns(root, limit=n)
+    n = len(test["caption"])
+    heldout = test.get("heldout")
+    metrics, impl, skipped = score_videos(test["video"], test["labels"], heldout, manifest, root, loaded,
+                                          progress=progress)
+    skipped["gam"] = "real data has no discriminator"
+    return _finish(REAL_MODEL, manifest, loaded, metrics, impl, skipped, PROTOCOL["eval_seed"], None, n, t0,
+                   {"note": "real test videos evaluated as samples: the ceiling", **(info or {})}, out)
+
+
+def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge=None, info: dict | None = None,
+                  out=None, progress: bool = True) -> dict:
+    """`t2vbench eval --samples FILE.h5`: videos any code generated, with their captions (the shard
+    layout: `video` uint8 (N, T, H, W, C), `caption`). Labels come from the captions by the dataset's
+    grammar. Discriminator metrics are skipped (and say so)."""
+    import h5py
+
+    t0 = time.time()
+    root = Path(dataset_root)
+    manifest = read_manifest(root)
+    from t2vbench.eval.judges import check_compatible, judge_for
+
+    loaded = judge_for(manifest, judge)
+    check_compatible(loaded.model, manifest)
+    path = Path(samples_path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "video" not in f or "caption" not in f:
+                raise UserError(f"{path} needs datasets 'video' (N, T, H, W, C) uint8 and 'caption'; it has "
+                                f"{', '.join(f.keys())}")
+            video = f["video"][:]
+            captions = [str(c) for c in f["caption"].asstr()[:]]
+            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    except OSError as e:
+        raise UserError(f"cannot read {path} as HDF5: {e}") from None
+    if video.dtype != np.uint8 or video.ndim != 5:
+        raise UserError(f"{path}: 'video' must be uint8 (N, T, H, W, C), got {video.dtype} {video.shape}")
+    if len(captions) != len(video):
+        raise UserError(f"{path}: {len(video)} videos but {len(captions)} captions")
+    if len(video) < 2:
+        raise UserError(f"{path} holds {len(video)} video(s); the protocol needs {PROTOCOL['n_samples']}")
+    parser = cap.CaptionParser.from_dataset(root, manifest, loaded.model.attributes)
+    labels = parser.labels_for(captions, loaded.model.slots)
+    heldout_map = _heldout_map(root)
+    heldout = np.array([heldout_map.get(c, False) for c in captions]) if heldout_map else None
+    metrics, impl, skipped = score_videos(video, labels, heldout, manifest, root, loaded, progress=progress)
+    skipped["gam"] = "needs the model's discriminator; not available for videos read from a file"
+    name = model or str(attrs.get("model", path.stem))
+    seed = int(attrs.get("eval_seed", PROTOCOL["eval_seed"]))
+    train_seed = attrs.get("train_seed")
+    res = _finish(name, manifest, loaded, metrics, impl, skipped, seed,
+                  None if train_seed is None else int(train_seed), len(video), t0,
+                  {"samples_file": path.name, **(info or {})}, None)
+    if len(video) != PROTOCOL["n_samples"]:
+        res["info"]["warning"] = (f"{len(video)} samples, the protocol uses {PROTOCOL['n_samples']}: "
+                                  "Fréchet distances are not comparable across sample counts")
+    if out is not None:
+        from t2vbench.eval.results import write_results
+
+        write_results(out, res)
+    return res
+
+
+def _heldout_map(root) -> dict:
+    """caption -> held out? from the dataset's test split (empty if it has no held-out captions)."""
+    from t2vbench.data.dataset import read_split
+
+    try:
+        cols = read_split(root, "test", columns=["caption", "heldout"])
+    except UserError:
+        return {}
+    return {c: bool(h) for c, h in zip(cols["caption"], cols["heldout"])}

@@ -1,0 +1,218 @@
+"""`t2vbench judge train`: the fixed, deterministic recipe that makes a judge from a dataset's real
+train split, and the real-test accuracy that certifies it.
+
+Determinism: one seed for init and batch order, `torch.use_deterministic_algorithms(True)` and one
+thread (a thread count can change float summation order). Same data + same recipe + same torch build
+=> same weights and the same sha256. The recipe is data; its sha256 is recorded with the judge.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from t2vbench.data.format import read_manifest, sha256_json
+from t2vbench.errors import UserError
+from t2vbench.eval import caption as cap
+from t2vbench.eval.judges import Judge, load_judge, run_judge, save_judge
+
+RECIPE = {
+    "version": 1,
+    "seed": 0,
+    "threads": 1,
+    "arch": {"width": 64, "hidden": 64},
+    "max_train_videos": 40000,  # the first N of the train split (all if fewer)
+    "frame_steps": 2000,  # stage 1: batches of single frames
+    "frame_batch_size": 128,
+    "steps": 600,  # stage 2: batches of whole clips
+    "batch_size": 32,
+    "optimizer": "adamw",
+    "lr": 2e-3,
+    "weight_decay": 1e-4,
+    "warmup_steps": 100,
+    "schedule": "linear warmup, cosine decay to 0",
+    "frame_loss_weight": 0.5,
+}
+
+
+def load_labelled(root, split: str, labels: dict, limit: int | None = None):
+    """uint8 videos (N, T, H, W, C) and {attr: (N, S) int64} of a split."""
+    from t2vbench.data.dataset import read_split
+
+    cols = read_split(root, split, columns=["video", *[f"label/{n}" for n in labels]], limit=limit)
+    video = cols["video"]
+    lab = {}
+    for n in labels:
+        a = np.asarray(cols[f"label/{n}"], dtype=np.int64)
+        lab[n] = a.reshape(len(a), -1)
+    return video, lab
+
+
+def real_accuracy(judge: Judge, video: np.ndarray, labels: dict, batch_size: int = 128) -> dict:
+    """Per-attribute and exact accuracy of the judge on labelled videos (the judge's certificate)."""
+    batches = (video[i:i + batch_size] for i in range(0, len(video), batch_size))
+    out = run_judge(judge, batches)
+    return cap.accuracy(out["cells"], labels, judge.attributes, judge.sizes)
+
+
+def _lr(step: int, total: int, recipe: dict) -> float:
+    w = recipe["warmup_steps"]
+    if step < w:
+        return recipe["lr"] * (step + 1) / w
+    p = (step - w) / max(1, total - w)
+    return recipe["lr"] * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def count_loss(logits: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    """Loss of count logits (M, n, S + 1) against (M, S) ids. One slot: softmax over the n cells on the
+    score logit[1] - logit[0] (the same score `decode_multiset` ranks by), which learns much faster than
+    n independent binary terms. Two slots: cross-entropy of each cell's count, summed over cells."""
+    if ids.shape[1] == 1:
+        return F.cross_entropy(logits[..., 1] - logits[..., 0], ids[:, 0].long())
+    counts = torch.zeros(ids.shape[0], n, dtype=torch.long).scatter_add_(1, ids.long(), torch.ones_like(ids, dtype=torch.long))
+    k = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, k), counts.reshape(-1), reduction="sum") / len(ids)
+
+
+def video_losses(judge: Judge, out: dict, cells: torch.Tensor, frame_ids: torch.Tensor, recipe: dict):
+    cell_loss = count_loss(out["cell_logits"], cells, judge.n_cells)
+    T = out["frame_logits"].shape[1]
+    frame_loss = count_loss(out["frame_logits"].flatten(0, 1), frame_ids.repeat_interleave(T, 0), judge.sizes[0])
+    return cell_loss + recipe["frame_loss_weight"] * frame_loss, cell_loss.item(), frame_loss.item()
+
+
+def frame_step_loss(judge: Judge, frames: torch.Tensor, frame_ids: torch.Tensor) -> torch.Tensor:
+    """Stage 1: single frames from many videos, so the encoder sees many digits per step."""
+    _, logits = judge.frame_logits(judge.encoder(frames))
+    return count_loss(logits, frame_ids, judge.sizes[0])
+
+
+def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
+                log=lambda m: print(m, file=sys.stderr)) -> dict:
+    """Train a judge on ROOT's train split, certify it on the test split, write it to OUT.
+    Returns the metadata: sha256, real-test accuracy, recipe, dataset (the file itself stores the part
+    known before certification: dataset, recipe, losses)."""
+    from tqdm import tqdm
+
+    recipe = {**RECIPE, **(recipe or {})}
+    root = Path(root)
+    manifest = read_manifest(root)
+    labels = cap.promised_labels(manifest)
+    if "test" not in manifest["splits"] or manifest["splits"]["test"]["count"] == 0:
+        raise UserError(f"{root} has no test videos: a judge is certified on the real test split; "
+                        "make the dataset with --n-test > 0")
+    threads_before = torch.get_num_threads()
+    det_before = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(recipe["threads"])
+    torch.use_deterministic_algorithms(True)
+    t0 = time.time()
+    try:
+        log(f"judge: loading {root.name} train split")
+        video, lab = load_labelled(root, "train", labels, limit=recipe["max_train_videos"])
+        N, T, H, W, C = video.shape
+        slots = lab[next(iter(labels))].shape[1]
+        arch = {"in_channels": C, "frames": T, "size": H, **recipe["arch"]}
+        torch.manual_seed(recipe["seed"])
+        judge = Judge(arch, labels, slots)
+        cells_all = cap.cells_of(lab, judge.attributes, judge.sizes)
+        frame_all = lab[judge.attributes[0]]
+        video_t = torch.from_numpy(video)
+        g = torch.Generator().manual_seed(recipe["seed"])
+        history = {"frame": [], "video": []}
+        judge.train()
+        # Stage 1: the frame encoder learns to read digits from single frames of many videos.
+        opt = torch.optim.AdamW(judge.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+        bar = tqdm(total=recipe["frame_steps"] + recipe["steps"], desc=f"judge {manifest['dataset']}",
+                   disable=not progress, leave=False)
+        fb = recipe["frame_batch_size"]
+        for step in range(recipe["frame_steps"]):
+            idx = torch.randint(0, N, (fb,), generator=g)
+            t = torch.randint(0, T, (fb,), generator=g)
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, recipe["frame_steps"], recipe)
+            x = video_t[idx, t].permute(0, 3, 1, 2).float().div_(255.0)
+            loss = frame_step_loss(judge, x, torch.from_numpy(frame_all[idx.numpy()]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            history["frame"].append(loss.item())
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(frame=f"{np.mean(history['frame'][-50:]):.3f}")
+        # Stage 2: whole clips; the temporal head learns motion while the frame loss keeps the digits.
+        opt = torch.optim.AdamW(judge.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+        order, pos = torch.randperm(N, generator=g), 0
+        for step in range(recipe["steps"]):
+            if pos + recipe["batch_size"] > N:
+                order, pos = torch.randperm(N, generator=g), 0
+            idx = order[pos:pos + recipe["batch_size"]]
+            pos += recipe["batch_size"]
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, recipe["steps"], recipe)
+            x = video_t[idx].permute(0, 1, 4, 2, 3).float().div_(255.0)
+            loss, lc, lf = video_losses(judge, judge(x), torch.from_numpy(cells_all[idx.numpy()]),
+                                        torch.from_numpy(frame_all[idx.numpy()]), recipe)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            history["video"].append(lc)
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(cell=f"{np.mean(history['video'][-50:]):.3f}", frame=f"{lf:.3f}")
+        bar.close()
+        del video, video_t
+        judge.eval()
+        train_s = time.time() - t0
+        meta = {
+            "dataset": manifest["dataset"],
+            "dataset_config_sha256": manifest.get("config_sha256"),
+            "dataset_config": manifest.get("config"),
+            "recipe": recipe,
+            "recipe_sha256": sha256_json(recipe),
+            "train_videos": int(N),
+            "loss_first_last": {k: [float(np.mean(v[:w])), float(np.mean(v[-w:]))]
+                                for k, v in history.items() if v for w in [max(1, min(50, len(v) // 4))]},
+            "torch_version": torch.__version__,
+        }
+        sha = save_judge(judge, out, meta)  # float16 weights: certify the shipped artifact, not the float32 one
+        loaded = load_judge(out)
+        test_video, test_lab = load_labelled(root, "test", labels)
+        acc = real_accuracy(loaded.model, test_video, test_lab)
+        meta.update({"sha256": sha, "file": Path(out).name, "bytes": Path(out).stat().st_size,
+                     "parameters": int(sum(p.numel() for p in judge.parameters())),
+                     "real_test_accuracy": acc, "test_videos": int(len(test_video)),
+                     "train_seconds": round(train_s, 1)})
+        log(f"judge: {manifest['dataset']} real-test accuracy " +
+            ", ".join(f"{k} {v:.4f}" for k, v in acc.items()) + f"; {sha[:12]}; {train_s:.0f} s")
+        return meta
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.use_deterministic_algorithms(det_before)
+
+
+def ship(meta: dict, judge_file, dataset_command: str) -> None:
+    """Copy a trained MNIST judge into the package (t2vbench/judges/<family>.pt) and record it in
+    judges.json (file, sha256, real-test accuracy, recipe, dataset config and how it was made)."""
+    import json
+    import shutil
+
+    from t2vbench.data.format import sha256_file, write_json_atomic
+    from t2vbench.eval.judges import SHIPPED_DIR, SHIPPED_META
+
+    family = meta["dataset"]
+    SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
+    dest = SHIPPED_DIR / f"{family}.pt"
+    shutil.copyfile(judge_file, dest)
+    if sha256_file(dest) != meta["sha256"]:
+        raise RuntimeError(f"{dest} does not match the sha256 recorded at training")
+    entries = json.loads(SHIPPED_META.read_text()) if SHIPPED_META.exists() else {}
+    flags = {"frame_steps": "--frame-steps", "steps": "--steps", "max_train_videos": "--max-train-videos"}
+    extra = "".join(f" {flag} {meta['recipe'][k]}" for k, flag in flags.items() if meta["recipe"][k] != RECIPE[k])
+    entries[family] = {**meta, "file": dest.name, "dataset_command": dataset_command,
+                       "judge_command": f"t2vbench judge train DATA/{family} --out {family}.pt{extra}"}
+    write_json_atomic(SHIPPED_META, entries)

@@ -1,0 +1,87 @@
+"""The results JSON of one evaluation: what was measured, with what, on what, by which code.
+
+Keys: model, dataset, dataset_config_sha256, protocol, protocol_version, eval_seed, train_seed,
+code_version, hardware, wall_time_s, judge_sha256, metrics {snake_case: number; `caption_acc` is the
+exact-match caption accuracy}, metric_impl {metric: {name, version}}, skipped {metric: why}, info.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+RESULTS_FORMAT = 1
+
+
+def code_version() -> dict:
+    """Package version plus the git commit (and whether the tree is dirty) when run from a checkout."""
+    from t2vbench import __version__
+
+    out = {"t2vbench": __version__}
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / ".git").exists():
+        try:
+            commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                                    text=True, timeout=5).stdout.strip()
+            dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            if commit:
+                out.update({"git_commit": commit, "git_dirty": bool(dirty)})
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return out
+
+
+def hardware() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "device": "cpu"}
+
+
+def make_results(*, model: str, manifest: dict, judge, metrics: dict, metric_impl: dict, skipped: dict,
+                 eval_seed: int, train_seed, n_samples: int, wall_time_s: float, info: dict | None,
+                 protocol: dict) -> dict:
+    return {
+        "results_format": RESULTS_FORMAT,
+        "model": model,
+        "dataset": manifest["dataset"],
+        "dataset_config_sha256": manifest.get("config_sha256"),
+        "protocol": protocol["name"],
+        "protocol_version": protocol["version"],
+        "protocol_config": protocol,
+        "eval_seed": int(eval_seed),
+        "train_seed": train_seed,
+        "n_samples": int(n_samples),
+        "code_version": code_version(),
+        "hardware": hardware(),
+        "wall_time_s": round(float(wall_time_s), 3),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "judge_sha256": judge.sha256,
+        "judge": {"file": os.path.basename(judge.path), "trained_on": judge.meta.get("dataset"),
+                  "dataset_config_sha256": judge.meta.get("dataset_config_sha256")},
+        "metrics": {k: (None if v is None else float(v)) for k, v in sorted(metrics.items())},
+        "metric_impl": metric_impl,
+        "skipped": skipped,
+        "info": info or {},
+    }
+
+
+def write_results(path, results: dict) -> None:
+    from t2vbench.data.format import write_json_atomic
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, results)

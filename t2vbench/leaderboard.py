@@ -1,0 +1,168 @@
+"""The leaderboard: results JSON files -> `leaderboard.csv` (long format) -> a Markdown table.
+
+Long format, one row per (model, dataset, protocol version, metric, eval seed, train seed), so
+nothing is averaged away: the Markdown view aggregates mean ± sample std (ddof = 1) over seeds, with
+n, per dataset. Results of different protocol versions are never mixed in one cell. A re-run of
+the same (model, dataset, metric, seeds) replaces the older row (latest `date` wins).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+from t2vbench.errors import UserError
+
+COLUMNS = ["model", "dataset", "dataset_config_sha256", "protocol", "protocol_version", "metric", "value",
+           "eval_seed", "train_seed", "n_samples", "metric_impl", "judge_sha256", "source", "t2vbench_version",
+           "git_commit", "hardware", "date", "results_file"]
+# preferred column order in the Markdown view; other metrics follow alphabetically
+ORDER = ["caption_acc", "digit_acc", "motion_acc", "action_acc", "direction_acc", "caption_acc_heldout",
+         "caption_acc_seen", "motion_com_acc", "temporal_consistency", "frame_digit_acc", "frame_action_acc",
+         "fd_frame", "fd_video", "fd2vid", "gam_d_err_real", "gam_d_err_own_samples"]
+LOWER_IS_BETTER = ("fd_", "fd2vid", "gam_d_err")
+REAL = "real-data"
+
+
+def _result_files(sources) -> list[Path]:
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    files = []
+    for s in sources:
+        p = Path(s)
+        if p.is_dir():
+            files += sorted(p.rglob("*.json"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UserError(f"{p} does not exist; pass a results folder or results JSON files")
+    return files
+
+
+def load_results(sources) -> list[tuple[Path, dict]]:
+    """Every results JSON among `sources` (folders are searched recursively; other JSON is ignored)."""
+    out = []
+    for f in _result_files(sources):
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("metrics"), dict) and "protocol_version" in data:
+            out.append((f, data))
+    return out
+
+
+def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
+    rows: dict = {}
+    for path, r in results:
+        code = r.get("code_version") or {}
+        hw = r.get("hardware") or {}
+        for metric, value in r["metrics"].items():
+            if value is None:
+                continue
+            impl = (r.get("metric_impl") or {}).get(metric, {})
+            row = {
+                "model": r["model"], "dataset": r["dataset"],
+                "dataset_config_sha256": r.get("dataset_config_sha256", ""),
+                "protocol": r.get("protocol", ""), "protocol_version": r["protocol_version"],
+                "metric": metric, "value": float(value),
+                "eval_seed": r.get("eval_seed", ""), "train_seed": "" if r.get("train_seed") is None else r["train_seed"],
+                "n_samples": r.get("n_samples", ""),
+                "metric_impl": f"{impl.get('name', '')}@{impl.get('version', '')}" if impl else "",
+                "judge_sha256": r.get("judge_sha256", ""),
+                "source": r.get("source", "reproduced"),
+                "t2vbench_version": code.get("t2vbench", ""), "git_commit": code.get("git_commit", ""),
+                "hardware": f"{hw.get('cpu', '')} ({hw.get('device', '')}, torch {hw.get('torch', '')})" if hw else "",
+                "date": r.get("date", ""), "results_file": path.name,
+            }
+            key = (row["model"], row["dataset"], row["dataset_config_sha256"], row["protocol_version"], metric,
+                   str(row["eval_seed"]), str(row["train_seed"]))
+            if key not in rows or str(rows[key]["date"]) <= str(row["date"]):
+                rows[key] = row
+    return sorted(rows.values(), key=lambda r: (r["dataset"], r["model"] != REAL, r["model"], r["metric"],
+                                                 str(r["train_seed"]), str(r["eval_seed"])))
+
+
+def write_csv(rows: list[dict], csv_path) -> None:
+    path = Path(csv_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(to_csv(rows))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k, "") for k in COLUMNS})
+    return buf.getvalue()
+
+
+def build(results_dir_or_files, csv_path="leaderboard.csv") -> list[dict]:
+    """Read results JSON, write the long-format CSV (atomically; skipped if csv_path is None), return rows."""
+    rows = rows_from(load_results(results_dir_or_files))
+    if csv_path is not None:
+        write_csv(rows, csv_path)
+    return rows
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """{(dataset, protocol_version): {model: {metric: (mean, std or None, n)}}}."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["protocol_version"]), {}).setdefault(r["model"], {}) \
+              .setdefault(r["metric"], []).append(float(r["value"]))
+    out = {}
+    for key, models in groups.items():
+        out[key] = {}
+        for model, metrics in models.items():
+            out[key][model] = {}
+            for metric, vals in metrics.items():
+                n = len(vals)
+                mean = sum(vals) / n
+                std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else None
+                out[key][model][metric] = (mean, std, n)
+    return out
+
+
+def _fmt(mean: float, std, n: int, metric: str) -> str:
+    pct = metric.endswith("_acc") or metric.startswith(("caption_acc", "temporal_consistency", "gam_d_err")) \
+        or "_acc_" in metric
+    scale, digits = (100.0, 1) if pct else (1.0, 3)
+    s = f"{mean * scale:.{digits}f}"
+    if std is not None:
+        s += f" ± {std * scale:.{digits}f}"
+    return f"{s} ({n})"
+
+
+def render_markdown(rows: list[dict], metrics: list[str] | None = None) -> str:
+    """One table per (dataset, protocol version): models as rows, metrics as columns, mean ± std (n)
+    over seeds. Accuracies in %, distances raw. The real-data ceiling comes first."""
+    if not rows:
+        return "_no results_\n"
+    parts = []
+    for (dataset, version), models in sorted(aggregate(rows).items()):
+        present = {m for vals in models.values() for m in vals}
+        cols = metrics or ([m for m in ORDER if m in present] + sorted(present - set(ORDER)))
+        cols = [c for c in cols if c in present]
+        head = ["model", *[c + (" ↓" if c.startswith(LOWER_IS_BETTER) else "") for c in cols]]
+        lines = [f"### {dataset} (protocol {version})", "", "| " + " | ".join(head) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
+        order = sorted(models, key=lambda m: (m != REAL, -models[m].get("caption_acc", (0,))[0], m))
+        for model in order:
+            cells = [_fmt(*models[model][c], c) if c in models[model] else "–" for c in cols]
+            lines.append("| " + " | ".join([model, *cells]) + " |")
+        parts.append("\n".join(lines))
+    note = ("Accuracies in %, mean ± sample std (n seeds). fd_* are Fréchet distances in the t2vbench "
+            "judge's feature space (not FID/FVD). real-data = the real test videos: the ceiling.")
+    return "\n\n".join(parts) + "\n\n" + note + "\n"

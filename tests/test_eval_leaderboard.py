@@ -1,0 +1,60 @@
+"""Leaderboard: long-format CSV rows per (model, dataset, metric, seed); Markdown mean ± std."""
+import csv
+import json
+
+
+from t2vbench import leaderboard as lb
+from t2vbench.cli import main
+
+
+def _result(model, seed, acc, fd, date="2026-01-01T00:00:00+00:00", version="1.0"):
+    return {"model": model, "dataset": "smnist4", "dataset_config_sha256": "abc", "protocol": "p",
+            "protocol_version": version, "eval_seed": 0, "train_seed": seed, "n_samples": 2048,
+            "code_version": {"t2vbench": "0.1.0"}, "hardware": {"cpu": "x", "device": "cpu", "torch": "2"},
+            "wall_time_s": 1.0, "judge_sha256": "j", "date": date,
+            "metrics": {"caption_acc": acc, "fd_video": fd},
+            "metric_impl": {"caption_acc": {"name": "c", "version": "1"}, "fd_video": {"name": "f", "version": "1"}}}
+
+
+def _write(folder, name, obj):
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(json.dumps(obj))
+
+
+def test_build_writes_one_row_per_model_metric_and_seed(tmp_path):
+    res = tmp_path / "results"
+    _write(res, "a0.json", _result("ircgan", 0, 0.5, 10.0))
+    _write(res, "a1.json", _result("ircgan", 1, 0.7, 14.0))
+    _write(res, "real.json", {**_result("real-data", None, 0.99, 1.0)})
+    _write(res, "other.json", {"not": "a result"})
+    rows = lb.build(res, tmp_path / "leaderboard.csv")
+    assert len(rows) == 6
+    with open(tmp_path / "leaderboard.csv") as f:
+        got = list(csv.DictReader(f))
+    assert len(got) == 6 and set(got[0]) == set(lb.COLUMNS)
+    md = lb.render_markdown(rows)
+    lines = [l for l in md.splitlines() if l.startswith("| ")]
+    assert lines[1].startswith("| real-data")  # the ceiling first
+    ircgan = next(l for l in lines if l.startswith("| ircgan"))
+    assert "60.0 ± 14.1 (2)" in ircgan and "12.000 ± 2.828 (2)" in ircgan
+
+
+def test_rerun_replaces_the_older_row_and_versions_never_mix(tmp_path):
+    res = tmp_path / "r"
+    _write(res, "old.json", _result("m", 0, 0.1, 1.0, date="2026-01-01T00:00:00+00:00"))
+    _write(res, "new.json", _result("m", 0, 0.3, 1.0, date="2026-02-01T00:00:00+00:00"))
+    _write(res, "v2.json", _result("m", 0, 0.9, 1.0, version="2.0"))
+    rows = lb.build(res, None)
+    acc = {(r["protocol_version"], r["value"]) for r in rows if r["metric"] == "caption_acc"}
+    assert acc == {("1.0", 0.3), ("2.0", 0.9)}
+    assert lb.render_markdown(rows).count("### smnist4") == 2
+
+
+def test_cli_prints_markdown_or_csv(tmp_path, capsys):
+    res = tmp_path / "r"
+    _write(res, "a.json", _result("m", 0, 0.5, 2.0))
+    assert main(["leaderboard", "--results", str(res), "--csv", str(tmp_path / "lb.csv")]) == 0
+    assert "| m |" in capsys.readouterr().out
+    assert main(["leaderboard", "--results", str(res), "--csv", str(tmp_path / "lb.csv"), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("model,dataset,")
+    assert main(["leaderboard", "--results", str(tmp_path / "empty-dir-missing")]) == 2
