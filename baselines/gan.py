@@ -1,0 +1,258 @@
+"""What every GAN baseline shares: the model interface, matching-aware losses, mismatched-caption
+sampling and THE training step (one D update, one G update) that all of them reuse.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from t2vbench.baselines.layers import bce_logits
+from t2vbench.baselines.text import TextEncoder, TextPretrainer
+from t2vbench.errors import UserError
+
+
+# ---------------------------------------------------------------- mismatched captions
+
+def meaning_keys(labels: dict | None, captions=None) -> np.ndarray:
+    """One integer per video naming what its caption *means*: the multiset of per-slot label tuples.
+
+    Two-digit captions list the same (digit, motion) pairs in either order, so slot order is
+    ignored. Without labels (a dataset that has none) the normalised caption string is the meaning.
+    """
+    if labels:
+        names = sorted(labels)
+        cols = [np.asarray(labels[n]).astype(np.int64) for n in names]
+        cols = [c[:, None] if c.ndim == 1 else c for c in cols]
+        slot = np.zeros_like(cols[0])
+        for c in cols:  # one code per slot: mixed radix over label names
+            slot = slot * (int(c.max()) + 2) + (c + 1)
+        slot = np.sort(slot, axis=1)  # unordered multiset of slots
+        _, inv = np.unique(slot, axis=0, return_inverse=True)
+        return inv.reshape(-1).astype(np.int64)
+    if captions is None:
+        raise ValueError("meaning_keys needs labels or captions")
+    norm = [" ".join(c.lower().split()) for c in captions]
+    _, inv = np.unique(np.asarray(norm, dtype=object).astype(str), return_inverse=True)
+    return inv.astype(np.int64)
+
+
+class MismatchSampler:
+    """For each video, a random *other-meaning* caption from the training set (Reed et al. 2016).
+
+    A public IRC-GAN port discards the result of its exclusion step, so a video could be paired with
+    its own caption as a "mismatch"; here a draw is rejected whenever its meaning key equals the
+    video's, and redrawn (vectorised, from a caller-given generator so it is reproducible).
+    """
+
+    def __init__(self, keys: np.ndarray):
+        self.keys = torch.as_tensor(np.asarray(keys), dtype=torch.long)
+        if len(torch.unique(self.keys)) < 2:
+            raise UserError("the training split has captions of a single meaning; matching-aware losses need "
+                            "at least two different captions (make a dataset with more videos)")
+
+    def sample(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        index = torch.as_tensor(index, dtype=torch.long)
+        n = len(self.keys)
+        own = self.keys[index]
+        out = torch.randint(n, index.shape, generator=generator)
+        for _ in range(1000):
+            bad = self.keys[out] == own
+            if not bad.any():
+                return out
+            out[bad] = torch.randint(n, (int(bad.sum()),), generator=generator)
+        raise RuntimeError("mismatch sampling did not converge")  # only if one meaning dominates totally
+
+
+# ---------------------------------------------------------------- losses
+
+def d_matching_loss(real, fake, mismatched=None, mismatch_weight: float = 0.5):
+    """Matching-aware D loss: real-matched -> 1; synthetic and real-mismatched -> 0.
+
+    With `mismatched` the two negative terms are averaged (Reed-style, `mismatch_weight` 0.5)
+    [choice]; without it, the plain real/fake loss.
+    """
+    loss = bce_logits(real, 1.0)
+    if mismatched is None:
+        return loss + bce_logits(fake, 0.0)
+    return loss + (1 - mismatch_weight) * bce_logits(fake, 0.0) + mismatch_weight * bce_logits(mismatched, 0.0)
+
+
+def g_loss_nonsat(fake):
+    """Non-saturating generator loss -log D(G(z))."""
+    return bce_logits(fake, 1.0)
+
+
+# ---------------------------------------------------------------- model interface
+
+class TextToVideoGAN(nn.Module):
+    """Base of the GAN baselines. Subclasses build `self.generator` ((z_text, z) -> video in [-1, 1],
+    (B, T, C, H, W)) and `self.discriminators` (a ModuleDict), and define `d_loss` / `g_loss`.
+
+    Text modes (cfg.text.mode) [choice]:
+    - "pretrained": stage-1 seq2seq + Q pre-training, then frozen (IRC-GAN, its ablations, TGANs-info:
+      the info loss needs a fixed target);
+    - "joint": trained from scratch by the discriminator losses (TGANs-C).
+    """
+
+    frames, size = 16, 64
+
+    def __init__(self, cfg: dict, vocab_size: int, channels: int):
+        super().__init__()
+        self.cfg = cfg
+        self.channels = channels
+        t = cfg["text"]
+        self.text_mode = t.get("mode", "joint")
+        if self.text_mode not in ("joint", "pretrained"):
+            raise UserError(f"text.mode must be 'joint' or 'pretrained', not {self.text_mode!r}")
+        self.text = TextEncoder(vocab_size, t["emb"], t["bilstm"], t["hidden"], t["d_text"],
+                                t.get("normalize", True))
+        self.d_text = t["d_text"]
+        self.d_noise = int(cfg["model"]["d_noise"])
+        self.vocab_size = vocab_size
+
+    # -- text
+    def pretrainer(self):
+        """The stage-1 module to train before the GAN, or None."""
+        if self.text_mode != "pretrained":
+            return None
+        return TextPretrainer(self.text, self.vocab_size, self.channels, self.cfg["text"])
+
+    def freeze_text(self):
+        self.text.requires_grad_(False)
+        self.text.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.text_mode == "pretrained":
+            self.text.eval()  # frozen: no dropout/BN anyway, but keep it explicit
+        return self
+
+    def encode(self, tokens):
+        if self.text_mode == "pretrained":
+            with torch.no_grad():
+                return self.text(tokens)
+        return self.text(tokens)
+
+    # -- parameters per optimiser
+    def g_parameters(self):
+        return list(self.generator.parameters())
+
+    def d_parameters(self):
+        ps = list(self.discriminators.parameters())
+        if self.text_mode == "joint":
+            ps += list(self.text.parameters())
+        return ps
+
+    # -- sampling
+    def noise(self, n: int, generator=None, device=None):
+        return torch.randn(n, self.d_noise, generator=generator).to(device or "cpu")
+
+    def noise_from_seeds(self, seeds, device=None):
+        """Per-sample noise from per-sample seeds: samples do not depend on the batch they are in."""
+        zs = [torch.randn(self.d_noise, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+        return torch.stack(zs).to(device or "cpu")
+
+    @torch.no_grad()
+    def generate(self, tokens, seeds):
+        """tokens (B, L), seeds (B,) -> float videos (B, T, C, H, W) in [0, 1] (eval mode: batch-free)."""
+        was = self.training
+        self.eval()
+        dev = next(self.parameters()).device
+        tokens = torch.as_tensor(tokens, dtype=torch.long, device=dev)
+        video = self.generator(self.text(tokens), self.noise_from_seeds(seeds, dev))
+        self.train(was)
+        return ((video.float() + 1) / 2).clamp_(0, 1).cpu()
+
+    @torch.no_grad()
+    def video_text_logit(self, video01, tokens):
+        """GAM's designated video-text discriminator on [0, 1] videos -> logits (B,).
+
+        D's BatchNorm uses the batch's own statistics, as in every training step (which shows D batches
+        that are all real or all synthetic); its running averages mix real and synthetic batches and
+        are not what D was trained with: in eval mode a trained D called ~90% of real test videos fake.
+        So scores depend on the batch: pass homogeneous batches (all real, or all samples), as GAM does.
+        The running statistics are left untouched.
+        """
+        from torch.nn.modules.batchnorm import _BatchNorm
+
+        was = self.training
+        dev = next(self.parameters()).device
+        bns = [m for m in self.discriminators.modules() if isinstance(m, _BatchNorm)]
+        saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]
+        self.eval()
+        self.discriminators.train()
+        try:
+            v = torch.as_tensor(video01, device=dev).float() * 2 - 1
+            logit = self.designated_logit(v, self.text(torch.as_tensor(tokens, dtype=torch.long, device=dev)))
+        finally:
+            for m, st in zip(bns, saved):
+                m.load_state_dict(st)
+            self.train(was)
+        return logit.float().cpu()
+
+    def designated_logit(self, video, z_text):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def d_loss(self, real, fake, c, c_mis):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def g_loss(self, fake, c):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- the shared training step
+
+def _backward_step(loss, params, opt, scaler, reduce_grads):
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+    else:
+        loss.backward()
+    if reduce_grads is not None:
+        reduce_grads(params)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+
+
+def gan_step(model: TextToVideoGAN, real, tokens, mis_tokens, z, opt_d, opt_g, *, amp: bool = False,
+             scalers=(None, None), reduce_grads=None) -> dict:
+    """One GAN iteration shared by every GAN baseline: encode captions, generate once, update D on
+    (real-matched, synthetic, real-mismatched), then update G against the updated D.
+
+    `real` is (B, T, C, H, W) in [-1, 1]; `reduce_grads(params)` averages gradients across DDP
+    ranks (None in one process). Returns float logs.
+    """
+    dev_type = real.device.type
+    autocast = torch.autocast(dev_type, dtype=torch.float16) if amp and dev_type == "cuda" \
+        else contextlib.nullcontext()
+    c_d = model.encode(tokens)
+    c_mis = model.encode(mis_tokens)
+    c_g = c_d.detach()
+    with autocast:
+        fake = model.generator(c_g, z)
+
+    d_params = model.d_parameters()
+    for p in model.discriminators.parameters():
+        p.requires_grad_(True)
+    with autocast:
+        d_loss, logs = model.d_loss(real, fake.detach(), c_d, c_mis)
+    _backward_step(d_loss, d_params, opt_d, scalers[0], reduce_grads)
+
+    for p in model.discriminators.parameters():  # G step: no D gradients to compute
+        p.requires_grad_(False)
+    with autocast:
+        g_loss, g_logs = model.g_loss(fake, c_g)
+    _backward_step(g_loss, model.g_parameters(), opt_g, scalers[1], reduce_grads)
+    for p in model.discriminators.parameters():
+        p.requires_grad_(True)
+
+    logs.update(g_logs)
+    logs["d_loss"] = float(d_loss.detach())
+    logs["g_loss"] = float(g_loss.detach())
+    return logs

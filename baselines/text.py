@@ -1,0 +1,113 @@
+"""Caption encoders shared by the baselines, and IRC-GAN's stage-1 text pre-training.
+
+TGANs-C and IRC-GAN both describe the same encoder: word embedding -> bi-LSTM (contextual word
+states) -> LSTM sentence encoder whose final state is the caption code. IRC-GAN pre-trains it as a
+seq2seq auto-encoder (Dai & Le 2015) plus a "Q-style" term that predicts the code from the video.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from t2vbench.baselines.layers import ConvStack, dcgan_init
+
+
+def token_lengths(tokens: torch.Tensor) -> torch.Tensor:
+    """Number of non-pad tokens per caption (pad id 0; captions end with <eos>), at least 1."""
+    return (tokens != 0).sum(1).clamp_min(1)
+
+
+class TextEncoder(nn.Module):
+    """tokens (B, L) -> z_text (B, d_text).
+
+    The code is rescaled to unit RMS (norm sqrt(d_text)) [choice]: the stage-1 Q term and the info
+    loss are MSEs to z_text, and a free scale would let them be met by shrinking the code.
+    """
+
+    def __init__(self, vocab_size: int, emb: int = 128, bilstm: int = 128, hidden: int = 256,
+                 d_text: int = 128, normalize: bool = True):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, emb, padding_idx=0)
+        self.bilstm = nn.LSTM(emb, bilstm, batch_first=True, bidirectional=True)
+        self.encoder = nn.LSTM(2 * bilstm, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, d_text)
+        self.d_text = d_text
+        self.normalize = normalize
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        lengths = token_lengths(tokens).cpu()
+        x = self.embed(tokens)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        ctx, _ = self.bilstm(packed)  # contextual word states, still packed
+        _, (h, _) = self.encoder(ctx)  # h: state after each caption's last real token
+        z = self.fc(h[-1])
+        if self.normalize:
+            z = z * (math.sqrt(self.d_text) / z.norm(dim=1, keepdim=True).clamp_min(1e-6))
+        return z
+
+
+class TextDecoder(nn.Module):
+    """Stage-1 seq2seq decoder: reconstructs the caption from z_text with teacher forcing."""
+
+    def __init__(self, vocab_size: int, d_text: int, emb: int = 128, hidden: int = 256):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, emb, padding_idx=0)
+        self.init = nn.Linear(d_text, 2 * hidden)
+        self.lstm = nn.LSTM(emb + d_text, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab_size)
+
+    def forward(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of reconstructing `tokens` (pad ignored) from z."""
+        B, L = tokens.shape
+        bos = torch.ones(B, 1, dtype=tokens.dtype, device=tokens.device)  # <bos> = 1
+        inp = torch.cat([bos, tokens[:, :-1]], 1)
+        h0, c0 = torch.tanh(self.init(z)).chunk(2, dim=1)
+        x = torch.cat([self.embed(inp), z[:, None, :].expand(B, L, z.shape[1])], -1)
+        out, _ = self.lstm(x, (h0[None].contiguous(), c0[None].contiguous()))
+        return F.cross_entropy(self.out(out).reshape(B * L, -1), tokens.reshape(-1), ignore_index=0)
+
+
+class VideoQ(nn.Module):
+    """Stage-1 introspective network: a small 3D conv net predicting z_text from a real video."""
+
+    def __init__(self, channels: int, d_text: int, width: int = 32):
+        super().__init__()
+        self.trunk = ConvStack(channels, [width, 2 * width, 4 * width, 8 * width], dim=3)
+        self.fc = nn.Linear(8 * width, d_text)
+        dcgan_init(self)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        f = self.trunk(video.transpose(1, 2))  # (B, C, T, H, W) -> (B, 8w, 1, 4, 4)
+        return self.fc(f.mean((2, 3, 4)))
+
+
+class TextPretrainer(nn.Module):
+    """IRC-GAN stage 1: loss = CE(auto-encoder reconstruction) + q_weight · MSE(Q(video), z_text).
+
+    Only the encoder survives stage 1; decoder and Q are thrown away (paper, section 2.4).
+    """
+
+    def __init__(self, encoder: TextEncoder, vocab_size: int, channels: int, cfg: dict):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = TextDecoder(vocab_size, encoder.d_text, cfg.get("emb", 128), cfg.get("hidden", 256))
+        self.q_weight = float(cfg.get("q_weight", 1.0))
+        self.q = VideoQ(channels, encoder.d_text, cfg.get("q_width", 32)) if self.q_weight > 0 else None
+
+    def loss(self, video: torch.Tensor, tokens: torch.Tensor):
+        z = self.encoder(tokens)
+        rec = self.decoder(z, tokens)
+        logs = {"ae_ce": rec.item()}
+        loss = rec
+        if self.q is not None:
+            # scale-free [choice]: divided by the batch variance of the codes, so the encoder cannot meet
+            # the term by giving every caption the same code (a collapse seen with the plain MSE)
+            zf = z.float()
+            q = F.mse_loss(self.q(video).float(), zf) / zf.var(0, unbiased=False).mean().clamp_min(1e-3)
+            loss = loss + self.q_weight * q
+            logs["ae_q"] = q.item()
+        return loss, logs

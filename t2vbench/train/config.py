@@ -1,0 +1,126 @@
+"""Training protocol as data: resolve a model's config for a protocol, apply `--set key=value`, hash it.
+
+A config file `baselines/configs/<model>.json` holds `defaults` and per-protocol overrides; a file
+with `inherits` (an ablation) is layered on its parent. Resolution order, later wins:
+parent.defaults, parent.protocols[p], child.defaults, child.protocols[p], --set overrides.
+So an ablation's switch (e.g. lambda_info = 0) survives every protocol.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from t2vbench.data.format import sha256_json
+from t2vbench.errors import UserError
+
+PROTOCOLS = {
+    "smoke": "a few iterations at tiny widths: the whole path (train, samples, checkpoint, eval on a few "
+             "samples, leaderboard row marked smoke) in < 2 min on CPU; for tests and CI",
+    "quick": "small widths and a CPU budget (<= 30 min per model on 2 cores, batch 16); learns digits and "
+             "motions to a measurable share",
+    "paper": "the papers' sizes and budgets (60k iterations, batch 64): for a GPU",
+}
+PROTOCOL_VERSION = 1
+
+
+def configs_dir() -> Path:
+    import t2vbench.baselines as b
+
+    return Path(b.__file__).parent / "configs"
+
+
+def model_names() -> list[str]:
+    from t2vbench.baselines import MODELS
+
+    return sorted(MODELS)
+
+
+def load_spec(name: str) -> dict:
+    from t2vbench.baselines import MODELS
+
+    if name not in MODELS:
+        raise UserError(f"unknown model '{name}'; choose one of: {', '.join(sorted(MODELS))} (see `t2vbench list`)")
+    path = configs_dir() / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read the config of model '{name}' ({path}): {e}") from None
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """`over` into a copy of `base`, recursively for dicts (lists and scalars are replaced)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _chain(name: str) -> list[dict]:
+    chain, seen = [], set()
+    while name:
+        if name in seen:
+            raise UserError(f"config inheritance loop at '{name}'")
+        seen.add(name)
+        spec = load_spec(name)
+        chain.insert(0, spec)
+        name = spec.get("inherits")
+    return chain
+
+
+def parse_override(text: str):
+    """'train.iters=100' -> (['train', 'iters'], 100); values are JSON, else plain strings."""
+    if "=" not in text:
+        raise UserError(f"--set expects key=value (e.g. train.iters=100), got '{text}'")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_override(cfg: dict, path: list[str], value) -> None:
+    node = cfg
+    for i, part in enumerate(path):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(path[:i]) or "the top level"
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else "nothing (not a section)"
+            raise UserError(f"unknown config key '{'.'.join(path)}': {where} has {known}")
+        if i == len(path) - 1:
+            node[part] = value
+        node = node[part]
+
+
+def resolve(name: str, protocol: str = "quick", overrides=()) -> dict:
+    """The full config of `name` under `protocol` with overrides applied (no run-specific fields)."""
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol '{protocol}'; choose one of: {', '.join(PROTOCOLS)}")
+    from t2vbench.baselines import MODELS
+
+    chain = _chain(name)
+    cfg: dict = {}
+    for spec in chain:
+        cfg = deep_merge(cfg, spec.get("defaults", {}))
+        cfg = deep_merge(cfg, spec.get("protocols", {}).get(protocol, {}))
+    for text in overrides:
+        path, value = parse_override(text)
+        apply_override(cfg, path, value)
+    cfg["name"] = name
+    cfg["impl"] = MODELS[name]
+    cfg["protocol"] = protocol
+    cfg["protocol_version"] = PROTOCOL_VERSION
+    return cfg
+
+
+def config_hash(cfg: dict) -> str:
+    return sha256_json(cfg)
+
+
+def describe(name: str) -> dict:
+    spec = _chain(name)[-1]
+    return {"name": name, "title": spec.get("title", name), "description": spec.get("description", ""),
+            "inherits": spec.get("inherits")}

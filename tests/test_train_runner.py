@@ -1,0 +1,211 @@
+"""The training runner: protocol configs, the run folder, exact resume, bad input, `sample` and `list`."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from t2vbench.cli import main
+from t2vbench.errors import UserError
+from t2vbench.train import checkpoint as ckpt
+from t2vbench.train.config import config_hash, resolve
+from t2vbench.train.runner import run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on a busy shared CPU, torch's thread barriers cost far more than they gain."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(make):
+    return make("smnist4", n=48, n_test=16)
+
+
+def _has_eval() -> bool:
+    try:
+        from t2vbench.eval import evaluate  # noqa: F401
+        from t2vbench.leaderboard import build  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- configs
+
+def test_protocols_are_data_and_ablations_layer_on_their_parent():
+    for proto in ("smoke", "quick", "paper"):
+        irc, rc = resolve("ircgan", proto), resolve("rcgan-c", proto)
+        assert irc["model"]["q_heads"] and irc["model"]["lambda_info"] > 0
+        assert not rc["model"]["q_heads"] and rc["model"]["lambda_info"] == 0
+        strip = lambda c: {k: v for k, v in c.items() if k not in ("name", "model")}  # noqa: E731
+        assert strip(irc) == strip(rc)  # everything but the ablated switch is the same
+        assert {k: v for k, v in irc["model"].items() if k not in ("q_heads", "lambda_info")} == \
+            {k: v for k, v in rc["model"].items() if k not in ("q_heads", "lambda_info")}
+        ti = resolve("tgans-info", proto)
+        assert ti["model"]["q_heads"] and ti["text"]["mode"] == "pretrained" and ti["impl"] == resolve("tgans-c", proto)["impl"]
+    assert resolve("ircgan", "paper")["train"]["iters"] == 60000
+    assert resolve("ircgan", "smoke")["train"]["iters"] < 10
+
+
+def test_overrides_and_hash():
+    base = resolve("ircgan", "smoke")
+    over = resolve("ircgan", "smoke", ["train.iters=7", "model.memory_layers=[1]", "text.mode=pretrained"])
+    assert over["train"]["iters"] == 7 and over["model"]["memory_layers"] == [1]
+    assert config_hash(base) != config_hash(over) and config_hash(base) == config_hash(resolve("ircgan", "smoke"))
+    with pytest.raises(UserError, match="unknown config key 'train.itres'"):
+        resolve("ircgan", "smoke", ["train.itres=7"])
+    with pytest.raises(UserError, match="key=value"):
+        resolve("ircgan", "smoke", ["train.iters"])
+    with pytest.raises(UserError, match="unknown model"):
+        resolve("nope", "smoke")
+    with pytest.raises(UserError, match="unknown protocol"):
+        resolve("ircgan", "fast")
+
+
+# ---------------------------------------------------------------- the whole path
+
+def _tiny_judge(data, out):
+    """A judge trained for a few steps: the path is what is tested here, not the judge's accuracy."""
+    from t2vbench.eval.judge_train import train_judge
+
+    train_judge(data, out, recipe={"frame_steps": 3, "steps": 3, "arch": {"width": 8, "hidden": 8},
+                                   "warmup_steps": 1}, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke(data, tmp_path_factory):
+    """One `t2vbench run ircgan --protocol smoke` through the CLI, shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("runs")
+    argv = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(out)]
+    if _has_eval():
+        argv += ["--judge", str(_tiny_judge(data, out.parent / "judge.pt"))]
+    rc = main(argv)
+    assert rc == 0
+    return out / "ircgan-smnist4-smoke-seed0"
+
+
+def test_smoke_run_writes_config_log_samples_checkpoint_and_result(smoke):
+    run_dir = smoke
+    tmp_path = run_dir.parent
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["config"]["protocol"] == "smoke" and len(cfg["config_sha256"]) == 64 and cfg["seed"] == 0
+    rows = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in rows} == {1, 2} and rows[-1]["step"] == cfg["config"]["train"]["iters"]
+    assert all(torch.isfinite(torch.tensor(r["d_loss"])) for r in rows if r["stage"] == 2)
+    gifs = sorted(p.name for p in (run_dir / "samples").glob("*.gif"))
+    assert "final.gif" in gifs and any(g.startswith("step-") for g in gifs)
+    from PIL import Image
+
+    with Image.open(run_dir / "samples" / "final.gif") as im:
+        assert im.n_frames == 16
+    assert (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "model.pt").exists()
+    assert (run_dir / "text_encoder.pt").exists()
+    if _has_eval():
+        res = json.loads((run_dir / "results.json").read_text())
+        assert res["model"] == "ircgan@smoke" and res["info"]["protocol"] == "smoke" and res["info"]["smoke"]
+        assert res["train_seed"] == 0 and "caption_acc" in res["metrics"]
+        assert "gam_d_err_real" in res["metrics"]  # the designated discriminator was used
+        board = (tmp_path / "leaderboard.csv").read_text().splitlines()
+        assert any(line.startswith("ircgan@smoke,") for line in board)
+    else:
+        pytest.skip("t2vbench.eval.evaluate / leaderboard not available yet: evaluation step not checked")
+
+
+def test_sample_command_and_its_errors(smoke, tmp_path, capsys):
+    run_dir = smoke
+    out = tmp_path / "clip.gif"
+    assert main(["sample", str(run_dir), "--caption", "digit 3 is moving left then right", "--out", str(out),
+                 "--n", "2"]) == 0
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.n_frames == 16 and im.size[0] > 2 * 64
+    capsys.readouterr()
+    assert main(["sample", str(run_dir), "--caption", "digit 3 is dancing", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dancing" in err[0]
+
+
+def test_list_shows_models_datasets_protocols(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for word in ("ircgan", "rcgan-c", "tgans-c", "tgans-info", "smnist4", "smoke", "quick", "paper"):
+        assert word in text
+
+
+# ---------------------------------------------------------------- resume
+
+def _weights(path):
+    return ckpt.load(path)["model"]
+
+
+def test_resume_after_a_kill_matches_the_uninterrupted_run(data, tmp_path):
+    sets = ["train.iters=5", "train.ckpt_every=2", "train.log_every=1", "train.sample_every=100",
+            "text.pretrain.iters=2"]
+    a = run("ircgan", data, protocol="smoke", out=tmp_path / "a", overrides=sets, evaluate=False, progress=False)
+    b_out = tmp_path / "b"
+    run("ircgan", data, protocol="smoke", out=b_out, overrides=sets, evaluate=False, progress=False, stop_after=3)
+    b_dir = b_out / a.name
+    assert ckpt.load(b_dir / "checkpoints" / "last.pt")["step"] == 2  # killed after step 3: last save at 2
+    with pytest.raises(UserError, match="--resume"):
+        run("ircgan", data, protocol="smoke", out=b_out, overrides=sets, evaluate=False, progress=False)
+    with pytest.raises(UserError, match="another config_sha256"):
+        run("ircgan", data, protocol="smoke", out=b_out, overrides=sets + ["train.lr_g=0.001"], resume=True,
+            evaluate=False, progress=False)
+    run("ircgan", data, protocol="smoke", out=b_out, overrides=sets, resume=True, evaluate=False, progress=False)
+    wa, wb = _weights(a / "checkpoints" / "last.pt"), _weights(b_dir / "checkpoints" / "last.pt")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "it_per_s"}  # noqa: E731
+                       for x in p.read_text().splitlines()]
+    assert strip(a / "log.jsonl") == strip(b_dir / "log.jsonl")  # same losses, no duplicated lines
+
+
+# ---------------------------------------------------------------- bad input: one clear line
+
+def _one_line_error(capsys, argv) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("t2vbench: error:"), err
+    return err[0]
+
+
+def test_unknown_model_is_one_line(data, tmp_path, capsys):
+    line = _one_line_error(capsys, ["run", "vgan-x", "--dataset", str(data), "--out", str(tmp_path)])
+    assert "unknown model 'vgan-x'" in line and "ircgan" in line
+
+
+def test_dataset_that_does_not_fit_is_one_line(make, tmp_path, capsys):
+    short = make("smnist4", n=16, n_test=8, frames=8)
+    line = _one_line_error(capsys, ["run", "ircgan", "--dataset", str(short), "--protocol", "smoke",
+                                    "--out", str(tmp_path)])
+    assert "16 frames" in line
+    line = _one_line_error(capsys, ["run", "ircgan", "--dataset", str(tmp_path / "missing"), "--protocol", "smoke",
+                                    "--out", str(tmp_path)])
+    assert "not a t2vbench dataset" in line
+
+
+def test_corrupt_checkpoint_is_one_line(data, smoke, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / smoke.name
+    shutil.copytree(smoke, run_dir)
+    last = run_dir / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:200])
+    argv = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path), "--resume",
+            "--no-eval"]
+    line = _one_line_error(capsys, argv)
+    assert "corrupt checkpoint" in line and "last.pt" in line
+    (run_dir / "model.pt").write_bytes(b"not a checkpoint")
+    line = _one_line_error(capsys, ["sample", str(run_dir), "--caption", "digit 1 is moving up then down",
+                                    "--out", str(tmp_path / "x.gif")])
+    assert "corrupt checkpoint" in line and "model.pt" in line
