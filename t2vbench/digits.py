@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from t2vbench.data.format import atomic_file
 from t2vbench.errors import UserError
 
 MIRRORS = (
@@ -191,9 +192,8 @@ def download(dest: Path, timeout: float = 15.0) -> None:
                 if not ok:
                     errors.append(f"{mirror}: checksum mismatch")
                     continue
-                tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-                tmp.write_bytes(blob)
-                os.replace(tmp, target)
+                with atomic_file(target) as f:
+                    f.write(blob)
                 break
             except (OSError, ValueError, EOFError, http.client.HTTPException) as e:
                 errors.append(f"{mirror}: {e}")

@@ -87,16 +87,12 @@ def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
 
 
 def write_csv(rows: list[dict], csv_path) -> None:
+    from t2vbench.data.format import atomic_file
+
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", newline="") as f:
-            f.write(to_csv(rows))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path, "w") as f:
+        f.write(to_csv(rows))
 
 
 def to_csv(rows: list[dict]) -> str:

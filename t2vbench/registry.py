@@ -1,4 +1,7 @@
-"""Name -> implementation, resolved lazily so the core imports nothing dataset- or model-specific."""
+"""Dataset name -> builder, resolved lazily so the core imports nothing dataset-specific at start-up.
+
+Models have their own table, `t2vbench.baselines.MODELS`, next to their configs.
+"""
 from __future__ import annotations
 
 import importlib
@@ -12,8 +15,6 @@ DATASETS = {
     "dmnist2": "t2vbench.generators.mnist.builder:DMNIST2",
     "kth4": "t2vbench.generators.kth.builder:KTH4",
 }
-
-MODELS: dict[str, str] = {}
 
 
 def _load(table: dict, kind: str, name: str):
@@ -29,7 +30,3 @@ def _load(table: dict, kind: str, name: str):
 def dataset_builder(name: str):
     """A fresh builder instance for dataset `name`."""
     return _load(DATASETS, "dataset", name)()
-
-
-def model_class(name: str):
-    return _load(MODELS, "model", name)

@@ -1,7 +1,6 @@
 """Video export for people: captioned clip grids as GIFs (Pillow only; no ffmpeg, no torchvision)."""
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -52,13 +51,10 @@ def save_gif(frames: np.ndarray, path, fps: float = 8.0) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from t2vbench.data.format import atomic_file
+
     images = [Image.fromarray(f) for f in np.asarray(frames, np.uint8)]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        duration = max(20, int(round(1000 / fps / 10)) * 10)  # GIF delays are in 1/100 s
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    duration = max(20, int(round(1000 / fps / 10)) * 10)  # GIF delays are in 1/100 s
+    with atomic_file(path) as f:
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
     return path

@@ -103,7 +103,7 @@ class MovingMNIST:
         if cfg["motions"] == 4:
             how = ("'X then Y': the digit moves in direction X at a constant integer speed, reflects off that "
                    "wall exactly once, then moves in direction Y until the clip ends; each leg shows at least 3 "
-                   f"frames; it never reaches the opposite wall. 'then' fixes the order of the two legs.")
+                   "frames; it never reaches the opposite wall. 'then' fixes the order of the two legs.")
         if cfg["holdout"] == "captions" and cfg["motions"] == 2:
             how += (" With --holdout captions, Sync-DRAW's protocol: each digit is trained with one of its two motions"
                     " and tested on the other as well.")

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
 
 from t2vbench.errors import UserError
-from t2vbench.registry import DATASETS
 
 
 @click.command("make-dataset")

@@ -1,7 +1,6 @@
 """Evaluation commands: `judge train`, `eval`, `leaderboard`. Heavy imports stay inside the functions."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 

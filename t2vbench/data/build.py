@@ -9,7 +9,6 @@ layout, so any shard size, worker count or cluster slicing gives the same bytes.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass

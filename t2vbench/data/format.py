@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 from t2vbench.errors import UserError
@@ -52,21 +54,35 @@ def fsync_dir(path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path, obj) -> None:
-    from t2vbench.data.writer import temp_name
+TMP_MARK = ".tmp-"
 
+
+def temp_name(final: str) -> str:
+    """Hidden, and unique per host and process, so concurrent writers on a shared disk never collide."""
+    return f".{final}{TMP_MARK}{socket.gethostname()}-{os.getpid()}"
+
+
+@contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """Open a temp file beside `path`; on success fsync it and rename it into place, else delete it.
+    A final name therefore only ever holds a complete file."""
     path = Path(path)
     tmp = path.with_name(temp_name(path.name))
     try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
+        with open(tmp, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_json_atomic(path, obj) -> None:
+    with atomic_file(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def read_manifest(root) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,16 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from t2vbench.data.format import fsync_dir, sha256_file
-
-TMP_MARK = ".tmp-"
+from t2vbench.data.format import TMP_MARK, fsync_dir, sha256_file, temp_name
 _OWN = re.compile(r"^(?:[a-z]+-\d{5}-of-\d{5}\.h5|manifest\.json|\.(?:[a-z]+-\d{5}-of-\d{5}\.h5|manifest\.json)"
                   r"\.tmp-[\w.-]+)$")
-
-
-def temp_name(final: str) -> str:
-    """Hidden, and unique per host and process, so concurrent slices on a shared disk never collide."""
-    return f".{final}{TMP_MARK}{socket.gethostname()}-{os.getpid()}"
 
 
 def is_own_file(name: str) -> bool:

@@ -173,7 +173,6 @@ def sha256_bytes(data: bytes) -> str:
 
 def save_judge(judge: Judge, path, meta: dict) -> str:
     """Write weights (float16) + arch + labels + meta atomically; return the file's sha256."""
-    import os
 
     state = {k: v.detach().to(torch.float16) if v.is_floating_point() else v
              for k, v in judge.state_dict().items()}
@@ -182,15 +181,12 @@ def save_judge(judge: Judge, path, meta: dict) -> str:
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
+    from t2vbench.data.format import atomic_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path) as f:
+        f.write(data)
     return sha256_bytes(data)
 
 
