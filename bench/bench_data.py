@@ -96,21 +96,23 @@ def main():
         from t2vbench import VideoTextDataset
 
         torch.set_num_threads(1)
-        ds = VideoTextDataset(root, "train")
-        for workers in (0, 2):
-            loader = DataLoader(ds, batch_size=64, shuffle=True, num_workers=workers, persistent_workers=workers > 0,
-                                generator=torch.Generator().manual_seed(0))
-            it = iter(loader)
-            next(it)
-            t = time.perf_counter()
-            count = 0
-            for batch in it:
-                count += len(batch["index"])
-                if count >= 6000:
-                    break
-            dt = time.perf_counter() - t
-            print(f"DataLoader read (shuffled, batch 64, float video): {workers} workers {count / dt:,.0f} videos/s")
-            del it, loader
+        for dtype in ("float32", "uint8"):
+            ds = VideoTextDataset(root, "train", video_dtype=dtype)
+            for workers in (0, 2):
+                loader = DataLoader(ds, batch_size=64, shuffle=True, num_workers=workers,
+                                    persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
+                it = iter(loader)
+                next(it)
+                t = time.perf_counter()
+                count = 0
+                for batch in it:
+                    count += len(batch["index"])
+                    if count >= 6000:
+                        break
+                dt = time.perf_counter() - t
+                print(f"DataLoader read (shuffled, batch 64, {dtype} video): {workers} workers "
+                      f"{count / dt:,.0f} videos/s")
+                del it, loader
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def test_item_layout(make):
         ds[500]
     flipped = VideoTextDataset(root, "test", transform=lambda v: v.flip(-1))
     assert torch.equal(flipped[3]["video"], item["video"].flip(-1))
+    raw8 = VideoTextDataset(root, "test", video_dtype="uint8")[3]["video"]
+    assert raw8.dtype == torch.uint8 and torch.equal(raw8.float().div_(255), item["video"])
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
