@@ -40,3 +40,14 @@ def make(tmp_path_factory, mnist_dir):
         return cache[key]
 
     return _make
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One intra-op thread: on a busy shared CPU, torch's thread barriers cost far more than they gain."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,13 +13,7 @@ from t2vbench.train.config import config_hash, resolve
 from t2vbench.train.runner import run
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy shared CPU, torch's thread barriers cost far more than they gain."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -196,12 +196,7 @@ def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_sample
     `judge`: a judge file (needed for KTH-4, whose judge the user trains); default: the shipped one.
     """
     t0 = time.time()
-    root = Path(dataset_root)
-    manifest = read_manifest(root)
-    from t2vbench.eval.judges import check_compatible, judge_for
-
-    loaded = judge_for(manifest, judge)
-    check_compatible(loaded.model, manifest)
+    root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
     seed = PROTOCOL["eval_seed"] if seed is None else int(seed)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
     if n < 2:
@@ -221,6 +216,17 @@ def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_sample
     return _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out)
 
 
+def _dataset_and_judge(dataset_root, judge):
+    """The dataset's manifest and the judge that reads it (shipped, or the user's file), checked to fit."""
+    from t2vbench.eval.judges import check_compatible, judge_for
+
+    root = Path(dataset_root)
+    manifest = read_manifest(root)
+    loaded = judge_for(manifest, judge)
+    check_compatible(loaded.model, manifest)
+    return root, manifest, loaded
+
+
 def _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out) -> dict:
     from t2vbench.eval.results import make_results, write_results
 
@@ -236,12 +242,7 @@ def evaluate_real(dataset_root, *, n_samples: int | None = None, judge=None, inf
                   out=None, progress: bool = True) -> dict:
     """The ceiling row: the real test videos scored as if a model had generated them ("real-data")."""
     t0 = time.time()
-    root = Path(dataset_root)
-    manifest = read_manifest(root)
-    from t2vbench.eval.judges import check_compatible, judge_for
-
-    loaded = judge_for(manifest, judge)
-    check_compatible(loaded.model, manifest)
+    root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
     test = load_test_columns(root, limit=n)
     n = len(test["caption"])
@@ -261,12 +262,7 @@ def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge
     import h5py
 
     t0 = time.time()
-    root = Path(dataset_root)
-    manifest = read_manifest(root)
-    from t2vbench.eval.judges import check_compatible, judge_for
-
-    loaded = judge_for(manifest, judge)
-    check_compatible(loaded.model, manifest)
+    root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
     path = Path(samples_path)
     try:
         with h5py.File(path, "r") as f:
