@@ -38,6 +38,7 @@ import numpy as np
 
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
+from t2vbench.generators.kth.sequences import parse_numbers
 
 USED_ACTIONS = ("walking", "running", "handwaving", "boxing")
 CLASSES = ("walking from left to right", "walking from right to left", "running from left to right",
@@ -64,18 +65,7 @@ def parse_split(text: str | None):
     if not m:
         raise UserError(f"unknown --kth-split {name!r}; use one of {', '.join(NAMED_SPLITS)} or person lists "
                         "'TRAIN/TEST' such as '1-16/17-25'")
-    sets = []
-    for part in m.groups():
-        persons = set()
-        for item in filter(None, (x.strip() for x in part.split(","))):
-            r = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
-            if not r:
-                raise UserError(f"--kth-split: cannot read {item!r}; write persons like '1-16,18'")
-            a, b = int(r.group(1)), int(r.group(2) or r.group(1))
-            if not (1 <= a <= b <= 25):
-                raise UserError(f"--kth-split: persons must be 1..25 (got {item!r})")
-            persons.update(range(a, b + 1))
-        sets.append(sorted(persons))
+    sets = [parse_numbers(part, 1, 25, "kth-split") for part in m.groups()]
     train, test = sets
     both = sorted(set(train) & set(test))
     if both:

@@ -138,3 +138,19 @@ def read_sequences(path) -> Sequences:
     except OSError as e:
         raise UserError(f"cannot read {path}: {e}") from None
     return parse_sequences(data.decode("utf-8", errors="replace"), source=str(path))
+
+
+def parse_numbers(text: str, lo: int, hi: int, what: str) -> list[int]:
+    """'1-3,17' -> [1, 2, 3, 17], each within lo..hi; `what` names the option in errors."""
+    out = set()
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
+        if not m:
+            raise UserError(f"--{what}: cannot read {item!r}; write e.g. '1-3,17'")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if not lo <= a <= b <= hi:
+            raise UserError(f"--{what}: values must be in {lo}..{hi} (got {item!r})")
+        out.update(range(a, b + 1))
+    if not out:
+        raise UserError(f"--{what} is empty")
+    return sorted(out)

@@ -2,28 +2,11 @@
 Heavy imports (cv2, numpy) stay inside the function so the CLI starts fast."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from t2vbench.errors import UserError
-
-
-def _numbers(text: str, lo: int, hi: int, what: str) -> list[int]:
-    """'1-3,17' -> [1, 2, 3, 17], each within lo..hi."""
-    out = set()
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
-        if not m:
-            raise UserError(f"--{what}: cannot read {item!r}; write e.g. '1-3,17'")
-        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
-        if not lo <= a <= b <= hi:
-            raise UserError(f"--{what}: values must be in {lo}..{hi} (got {item!r})")
-        out.update(range(a, b + 1))
-    if not out:
-        raise UserError(f"--{what} is empty")
-    return sorted(out)
 
 
 @click.command("make-fixture")
@@ -68,7 +51,9 @@ def make_fixture(kind, out, persons, scenarios, passes, seed, codec, layout, reg
     if root.exists() and not root.is_dir():
         raise UserError(f"--out {root} is a file; choose a folder")
     old = _earlier_fixture(root, overwrite) if root.exists() and any(root.iterdir()) else None
-    persons, scenarios = _numbers(persons, 1, 25, "persons"), _numbers(scenarios, 1, 4, "scenarios")
+    from t2vbench.generators.kth.sequences import parse_numbers
+
+    persons, scenarios = parse_numbers(persons, 1, 25, "persons"), parse_numbers(scenarios, 1, 4, "scenarios")
     # generate next to --out, then swap it in: an interrupted run leaves --out as it was
     root.parent.mkdir(parents=True, exist_ok=True)
     new = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
