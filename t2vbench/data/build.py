@@ -9,8 +9,9 @@ layout, so any shard size, worker count or cluster slicing gives the same bytes.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,33 +194,27 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
     from tqdm import tqdm
 
     total = sum(j.stop - j.start for j in todo)
+    if todo:
+        builder.prepare(cfg)  # compile / load caches once, in the parent, before any worker starts
     with tqdm(total=total, unit="video", desc=f"{builder.name}", disable=not progress or total == 0,
               file=sys.stderr, smoothing=0.1) as bar:
         if workers == 1 or len(todo) <= 1:
-            builder.prepare(cfg)
             for job in todo:
                 entries[job.file] = render_job(builder, cfg, base, job, root, level)
                 bar.update(job.stop - job.start)
         else:
-            import multiprocessing as mp
-
-            builder.prepare(cfg)  # compile/caches once in the parent before the pool starts
             with ProcessPoolExecutor(min(workers, len(todo)), mp.get_context("spawn"), _worker_init) as pool:
                 futures = {pool.submit(_worker, builder, cfg, base, job, str(root), level): job for job in todo}
-                from concurrent.futures import as_completed
-
                 for fut in as_completed(futures):
                     job = futures[fut]
                     entries[job.file] = fut.result()
                     bar.update(job.stop - job.start)
 
-    if num_shards > 1 and not finalize:
-        missing = [j.file for j in jobs if not (root / j.file).exists()]
-        if missing:
-            log(f"wrote slice {shard_index} of {num_shards}; {len(missing)} shards still missing. When all slices "
-                "are done, run the same command with --finalize to write the manifest")
-            return {}
     missing = [j.file for j in jobs if not (root / j.file).exists()]
+    if missing and num_shards > 1 and not finalize:
+        log(f"wrote slice {shard_index} of {num_shards}; {len(missing)} shards still missing. When all slices "
+            "are done, run the same command with --finalize to write the manifest")
+        return {}
     if missing:
         raise UserError(f"cannot finalize {root}: {len(missing)} shards are missing (first: {missing[0]}); "
                         "run the remaining --shard-index slices first")
