@@ -146,8 +146,8 @@ class VideoTextDataset(_TorchDataset):
         return {
             "video": video,
             "caption": str(s.caption[j]),
-            "tokens": torch.from_numpy(s.tokens[j]),
-            "labels": {name: torch.from_numpy(v[j]) for name, v in s.labels.items()},
+            "tokens": torch.from_numpy(s.tokens[j].copy()),  # copies: an item must not alias the shard cache
+            "labels": {name: torch.from_numpy(v[j].copy()) for name, v in s.labels.items()},
             "index": self._starts[k] + j,
         }
 
