@@ -226,3 +226,28 @@ def test_gam_discriminator_uses_batch_statistics_and_leaves_state_alone():
     m.train()
     m.video_text_logit(video, toks)
     assert m.training and m.discriminators.training
+
+
+def test_stage1_keeps_every_caption_meaning_apart(make):
+    """IRC-GAN stage 1 must leave the digit in the code: an earlier Q term (MSE divided by the codes'
+    variance) let the encoder drop it, and captions differing only in the digit got one code."""
+    from t2vbench.baselines.text import code_separation
+    from t2vbench.train.runner import TrainData
+
+    data = TrainData(make("smnist4", n=400, n_test=16))
+    torch.manual_seed(0)
+    cfg = resolve("ircgan", "quick", [])
+    m = build_model(cfg, data.vocab_size, 1)
+    pre = m.pretrainer()
+    opt = torch.optim.Adam(pre.parameters(), lr=cfg["text"]["pretrain"]["lr"])
+    g = torch.Generator().manual_seed(0)
+    before = code_separation(m.text, data.tokens, data.keys)
+    for _ in range(300):
+        video, tokens = data.batch(torch.randint(len(data), (32,), generator=g), "cpu")
+        loss, logs = pre.loss(video, tokens)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    sep = code_separation(m.text, data.tokens, data.keys)
+    assert logs["ae_ce"] < 0.1, logs  # the captions are reconstructed, digit word included
+    assert sep["code_min_dist"] > 0.05, (before, sep)

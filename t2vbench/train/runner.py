@@ -240,6 +240,17 @@ def _pretrain_text(model, data, cfg, seed, d, run_dir, jlog, progress):
             n = every if (step + 1) % every == 0 else (step + 1) % every
             jlog.write({"stage": 1, "step": step + 1, **{k: v / n for k, v in acc.items()}})
             acc = {}
+    from t2vbench.baselines.text import code_separation
+
+    n = min(len(data), 4096)
+    sep = code_separation(model.text, data.tokens[:n].to(d.device), data.keys[:n])
+    jlog.write({"stage": 1, "step": iters, **sep})
+    if d.main:
+        log(f"stage 1: caption codes of different meanings are {sep['code_min_dist']:.3f} apart at the least "
+            f"(mean {sep['code_mean_dist']:.3f}, in code RMS units)")
+    if d.main and not sep["code_min_dist"] > 0.05:
+        log("warning: stage 1 left two caption meanings with nearly the same code; the generator cannot "
+            "tell them apart (lower text.q_weight or raise text.pretrain.iters)")
     if d.main:
         ckpt.save(path, {"format": CKPT_FORMAT, "kind": "text_encoder", "iters": iters,
                          "state": model.text.state_dict()})
