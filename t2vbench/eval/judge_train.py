@@ -22,12 +22,12 @@ from t2vbench.eval import caption as cap
 from t2vbench.eval.judges import Judge, load_judge, run_judge, save_judge
 
 RECIPE = {
-    "version": 1,
+    "version": 2,  # 2: frame encoder 2 (two more 3x3 convs) and 3x the stage-1 steps
     "seed": 0,
     "threads": 1,
-    "arch": {"width": 64, "hidden": 64},
+    "arch": {"width": 64, "hidden": 64, "encoder": 2},
     "max_train_videos": 40000,  # the first N of the train split (all if fewer)
-    "frame_steps": 2000,  # stage 1: batches of single frames
+    "frame_steps": 6000,  # stage 1: batches of single frames
     "frame_batch_size": 128,
     "steps": 600,  # stage 2: batches of whole clips
     "batch_size": 32,

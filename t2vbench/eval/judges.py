@@ -6,7 +6,7 @@ reads a caption's attributes as a *multiset* of slots: for every cell of the att
 that cell (0..S). Two-digit videos do not say which digit is "slot 1", so a multiset is the only
 honest target; decoding picks the most probable multiset of exactly S slots.
 
-    frames (B, T, C, H, W) --FrameEncoder (4 conv, stride 8)--> maps (B, T, F, H/8, W/8)
+    frames (B, T, C, H, W) --FrameEncoder (6 conv, stride 8)--> maps (B, T, F, H/8, W/8)
       |-- spatial max --> frame features (B, T, F)                  [FD-frame, FD2vid]
       '-- 1x1 conv --> evidence map per value of the first attribute (digit / action), (B, T, K, h, w)
             |-- [max, mean] per frame --> per-frame counts of each value   [temporal consistency]
@@ -32,18 +32,28 @@ import torch.nn.functional as F
 
 from t2vbench.errors import UserError
 
-JUDGE_FORMAT = 1
+JUDGE_FORMAT = 2  # 2: arch["encoder"] picks the frame encoder (absent = 1, the format-1 judges)
+READABLE_FORMATS = (1, 2)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_META = SHIPPED_DIR / "judges.json"
 
 
 class FrameEncoder(nn.Module):
-    """Per-frame CNN, 64x64 -> 8x8 maps; receptive field 32 px, enough to see a whole 28 px digit."""
+    """Per-frame CNN, 64x64 -> 8x8 maps. Encoder 1 (format-1 judges): 4 convs, receptive field 32 px,
+    enough to see a whole 28 px digit. Encoder 2: one more 3x3 conv at 16x16 and one at 8x8 (receptive
+    field 56 px, ~9.7M multiply-adds per 64x64 frame instead of ~5.0M): it reads MNIST digits at
+    ~99% per frame instead of ~97.5%."""
 
-    def __init__(self, in_channels: int, width: int):
+    def __init__(self, in_channels: int, width: int, version: int = 1):
         super().__init__()
-        chans = [in_channels, width // 4, width // 2, width, width]
-        shapes = [(4, 2), (3, 2), (3, 2), (3, 1)]  # (kernel, stride)
+        if version == 1:
+            chans = [in_channels, width // 4, width // 2, width, width]
+            shapes = [(4, 2), (3, 2), (3, 2), (3, 1)]  # (kernel, stride)
+        elif version == 2:
+            chans = [in_channels, width // 4, width // 2, width // 2, width, width, width]
+            shapes = [(4, 2), (3, 2), (3, 1), (3, 2), (3, 1), (3, 1)]
+        else:
+            raise ValueError(f"unknown frame encoder version {version}")
         self.convs = nn.ModuleList(nn.Conv2d(a, b, k, s, 1, bias=False)
                                    for a, b, (k, s) in zip(chans, chans[1:], shapes))
         self.norms = nn.ModuleList(nn.BatchNorm2d(b) for b in chans[1:])
@@ -76,8 +86,9 @@ class ValueHead(nn.Module):
 
 
 class Judge(nn.Module):
-    """`arch`: in_channels, frames, size, width, hidden; `labels`: {attribute: [value names]} in
-    caption order of attributes (the first is read per frame); `slots`: S (digits per video)."""
+    """`arch`: in_channels, frames, size, width, hidden, encoder (the FrameEncoder version, 1 if absent);
+    `labels`: {attribute: [value names]} in caption order of attributes (the first is read per frame);
+    `slots`: S (digits per video)."""
 
     def __init__(self, arch: dict, labels: dict, slots: int):
         super().__init__()
@@ -88,7 +99,7 @@ class Judge(nn.Module):
         self.sizes = [len(v) for v in self.labels.values()]
         self.n_cells = int(np.prod(self.sizes))
         K, rest = self.sizes[0], self.n_cells // self.sizes[0]
-        self.encoder = FrameEncoder(arch["in_channels"], arch["width"])
+        self.encoder = FrameEncoder(arch["in_channels"], arch["width"], int(arch.get("encoder", 1)))
         self.evidence = nn.Conv2d(arch["width"], K, 1)  # where each value (digit) is, per frame
         self.frame_count = nn.Linear(2, slots + 1)  # [max, mean] of a value's map -> its count in a frame
         self.value_head = ValueHead(arch["frames"], arch["hidden"], rest, slots)
@@ -205,8 +216,8 @@ def load_judge(path) -> LoadedJudge:
     data = path.read_bytes()
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        if payload.get("format") != JUDGE_FORMAT:
-            raise ValueError(f"judge format {payload.get('format')}, expected {JUDGE_FORMAT}")
+        if payload.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"judge format {payload.get('format')}, readable: {READABLE_FORMATS}")
         judge = Judge(payload["arch"], payload["labels"], payload["slots"])
         judge.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     except (RuntimeError, ValueError, KeyError, AttributeError) as e:
