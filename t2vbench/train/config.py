@@ -17,8 +17,8 @@ from t2vbench.errors import UserError
 PROTOCOLS = {
     "smoke": "a few iterations at tiny widths: the whole path (train, samples, checkpoint, eval on a few "
              "samples, leaderboard row marked smoke) in < 2 min on CPU; for tests and CI",
-    "quick": "small widths and a CPU budget (<= 30 min per model on 2 cores, batch 16); meant to learn "
-             "digits and motions measurably, which the current settings do not yet achieve (see README)",
+    "quick": "small widths and a CPU budget (<= 30 min per model on one core, batch 16, Adam 5e-4): learns "
+             "the captioned motion; digits only begin to follow the caption (see README for the numbers)",
     "paper": "the papers' sizes and budgets (60k iterations, batch 64): for a GPU",
 }
 PROTOCOL_VERSION = 1
