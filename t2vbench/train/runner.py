@@ -248,10 +248,9 @@ def _pretrain_text(model, data, cfg, seed, d, run_dir, jlog, progress):
     if d.main:
         log(f"stage 1: caption codes of different meanings are {sep['code_min_dist']:.3f} apart at the least "
             f"(mean {sep['code_mean_dist']:.3f}, in code RMS units)")
-    if d.main and not sep["code_min_dist"] > 0.05:
-        log("warning: stage 1 left two caption meanings with nearly the same code; the generator cannot "
-            "tell them apart (lower text.q_weight or raise text.pretrain.iters)")
-    if d.main:
+        if not sep["code_min_dist"] > 0.05:
+            log("warning: stage 1 left two caption meanings with nearly the same code; the generator cannot "
+                "tell them apart (lower text.q_weight or raise text.pretrain.iters)")
         ckpt.save(path, {"format": CKPT_FORMAT, "kind": "text_encoder", "iters": iters,
                          "state": model.text.state_dict()})
 
