@@ -26,10 +26,13 @@ class TextEncoder(nn.Module):
 
     The code is rescaled to unit RMS (norm sqrt(d_text)) [choice]: the stage-1 Q term and the info
     loss are MSEs to z_text, and a free scale would let them be met by shrinking the code.
+    With `whiten`, a frozen encoder's codes are ZCA-whitened over the meanings after stage 1
+    (`fit_whitening`) [choice]: the auto-encoder spreads motions far apart but digits only ~0.1 RMS,
+    and a generator fed such codes learns the motion and never the digit.
     """
 
     def __init__(self, vocab_size: int, emb: int = 128, bilstm: int = 128, hidden: int = 256,
-                 d_text: int = 128, normalize: bool = True):
+                 d_text: int = 128, normalize: bool = True, whiten: bool = False):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb, padding_idx=0)
         self.bilstm = nn.LSTM(emb, bilstm, batch_first=True, bidirectional=True)
@@ -37,6 +40,9 @@ class TextEncoder(nn.Module):
         self.fc = nn.Linear(hidden, d_text)
         self.d_text = d_text
         self.normalize = normalize
+        if whiten:
+            self.register_buffer("white_mean", torch.zeros(d_text))
+            self.register_buffer("white_map", torch.eye(d_text))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         lengths = token_lengths(tokens).cpu()
@@ -47,7 +53,31 @@ class TextEncoder(nn.Module):
         z = self.fc(h[-1])
         if self.normalize:
             z = z * (math.sqrt(self.d_text) / z.norm(dim=1, keepdim=True).clamp_min(1e-6))
+        if hasattr(self, "white_map"):
+            z = (z - self.white_mean) @ self.white_map
         return z
+
+    @torch.no_grad()
+    def fit_whitening(self, tokens: torch.Tensor, keys, floor: float = 1e-4) -> None:
+        """ZCA map from the mean code of each meaning (each meaning weighs the same, however common):
+        afterwards every direction the meanings span has unit variance. Eigenvalues below `floor` x the
+        largest are raised to it, so directions that carry no meaning are not blown up."""
+        if not hasattr(self, "white_map"):
+            raise RuntimeError("fit_whitening needs an encoder built with whiten=True")
+        self.white_mean.zero_()
+        self.white_map.copy_(torch.eye(self.d_text, device=self.white_map.device))
+        was = self.training
+        self.eval()
+        z = self(tokens).double()
+        self.train(was)
+        keys = torch.as_tensor(keys, device=z.device)
+        cent = torch.stack([z[keys == k].mean(0) for k in torch.unique(keys)])
+        mean = cent.mean(0)
+        cov = (cent - mean).T @ (cent - mean) / max(1, len(cent) - 1)
+        val, vec = torch.linalg.eigh(cov)
+        val = val.clamp_min(floor * float(val.max()))
+        self.white_mean.copy_(mean.float())
+        self.white_map.copy_((vec @ torch.diag(val.rsqrt()) @ vec.T).float())
 
 
 class TextDecoder(nn.Module):

@@ -152,6 +152,35 @@ def test_mismatched_caption_is_never_own_or_same_meaning():
     assert torch.equal(mis, again)  # reproducible from the generator
 
 
+def _differences(a, b):
+    """(slot, attribute) entries in which two captions' (digit, motion) multisets differ, best slot pairing."""
+    return min(sum(x != y for pa, pb in zip(a, perm) for x, y in zip(pa, pb))
+               for perm in ([b[0], b[1]], [b[1], b[0]]))
+
+
+def test_near_miss_mismatches_differ_in_exactly_one_attribute():
+    rng = np.random.default_rng(1)
+    n = 600
+    digit = rng.integers(0, 4, (n, 2))
+    motion = rng.integers(0, 3, (n, 2))
+    labels = {"digit": digit, "motion": motion}
+    sampler = MismatchSampler(meaning_keys(labels), labels)
+    idx = torch.arange(n).repeat(5)
+    pairs = lambda i: [tuple(p) for p in zip(digit[i].tolist(), motion[i].tolist())]  # noqa: E731
+    diffs = {}
+    for near in (0.0, 0.5, 1.0):
+        mis = sampler.sample(idx, torch.Generator().manual_seed(3), near)
+        d = np.array([_differences(pairs(i), pairs(j)) for i, j in zip(idx.tolist(), mis.tolist())])
+        assert (d >= 1).all()  # never the video's own meaning
+        diffs[near] = (d == 1).mean()
+        assert torch.equal(mis, sampler.sample(idx, torch.Generator().manual_seed(3), near))
+    assert diffs[1.0] == 1.0  # every draw is a near miss
+    assert diffs[0.0] < 0.25  # uniform draws mostly differ in more than one place
+    assert abs(diffs[0.5] - (0.5 + 0.5 * diffs[0.0])) < 0.05
+    with pytest.raises(UserError, match="labels"):
+        MismatchSampler(meaning_keys(labels)).sample(idx, torch.Generator(), 0.5)
+
+
 def test_mismatch_needs_two_meanings():
     with pytest.raises(UserError, match="single meaning"):
         MismatchSampler(np.zeros(10, dtype=np.int64))
@@ -251,3 +280,22 @@ def test_stage1_keeps_every_caption_meaning_apart(make):
     sep = code_separation(m.text, data.tokens, data.keys)
     assert logs["ae_ce"] < 0.1, logs  # the captions are reconstructed, digit word included
     assert sep["code_min_dist"] > 0.05, (before, sep)
+
+    # whitening (text.whiten): every meaning-spanned direction gets unit variance, so the digit,
+    # which the auto-encoder keeps in low-variance directions, weighs as much as the motion
+    cfg_w = resolve("ircgan", "quick", ["text.whiten=true"])
+    w = build_model(cfg_w, data.vocab_size, 1).text
+    w.load_state_dict(m.text.state_dict(), strict=False)
+    assert torch.equal(w(data.tokens[:8]), m.text(data.tokens[:8]))  # identity until fitted
+    w.fit_whitening(data.tokens, data.keys)
+    white = code_separation(w, data.tokens, data.keys)
+    assert white["code_min_dist"] > 2 * sep["code_min_dist"], (sep, white)
+    with torch.no_grad():
+        z = w(data.tokens).double()
+    keys = torch.as_tensor(data.keys)
+    cent = torch.stack([z[keys == k].mean(0) for k in torch.unique(keys)])
+    var = torch.linalg.eigvalsh(torch.cov(cent.T))
+    assert var.max() < 1.01 and (var > 0.99).sum() >= w.d_text // 2, var  # all but the floored ones
+    again = build_model(cfg_w, data.vocab_size, 1).text
+    again.load_state_dict(w.state_dict())  # the map travels with the encoder's state (text_encoder.pt)
+    assert torch.equal(again(data.tokens[:8]), w(data.tokens[:8]))

@@ -73,7 +73,7 @@ class TrainData:
         self.captions = cols["caption"]
         labels = {n: cols[f"label/{n}"] for n in label_names}
         self.keys = meaning_keys(labels or None, self.captions)
-        self.mismatch = MismatchSampler(self.keys)
+        self.mismatch = MismatchSampler(self.keys, labels or None)
         self.channels = int(video.shape[4])
         self.vocabulary = list(self.manifest["vocabulary"])
         self.vocab_size = len(Vocabulary(self.vocabulary))  # the dataset's words plus the 4 special ids
@@ -243,6 +243,8 @@ def _pretrain_text(model, data, cfg, seed, d, run_dir, jlog, progress):
     from t2vbench.baselines.text import code_separation
 
     n = min(len(data), 4096)
+    if cfg["text"].get("whiten"):
+        model.text.fit_whitening(data.tokens[:n].to(d.device), data.keys[:n])
     sep = code_separation(model.text, data.tokens[:n].to(d.device), data.keys[:n])
     jlog.write({"stage": 1, "step": iters, **sep})
     if d.main:
@@ -319,6 +321,7 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
     jlog = JsonlLog(run_dir / "log.jsonl", d.main)
     tcfg = cfg["train"]
     iters, batch = int(tcfg["iters"]), int(tcfg["batch"])
+    near = float(tcfg.get("near_mismatch", 0.0))
     last = run_dir / "checkpoints" / "last.pt"
     state = ckpt.load(last, map_location=d.device) if resume and last.exists() else None
     if state is not None and state.get("config_sha256") != chash:
@@ -378,7 +381,7 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
         idx = data.indices(seed, step, batch, d)
         real, tokens = data.batch(idx, d.device)
         g = torch.Generator().manual_seed(mix_seed(seed, "step", step, d.rank))
-        mis_tokens = data.tokens[data.mismatch.sample(idx, g)].to(d.device)
+        mis_tokens = data.tokens[data.mismatch.sample(idx, g, near)].to(d.device)
         z = model.noise(len(idx), g, d.device)
         from t2vbench.baselines.gan import gan_step
 
