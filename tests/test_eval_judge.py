@@ -32,6 +32,33 @@ def test_decode_picks_the_most_probable_multiset():
     assert out.shape == (1, 2)
 
 
+def test_voted_decode_is_exact_and_off_by_default():
+    import itertools
+
+    g = torch.Generator().manual_seed(0)
+    for slots, n, K in ((1, 20, 10), (2, 40, 10), (2, 20, 10)):
+        cell = torch.randn(6, n, slots + 1, generator=g) * 3
+        frame = torch.randn(6, 16, K, slots + 1, generator=g)
+        assert torch.equal(judges.decode_multiset_voted(cell, frame, slots, 0.0), judges.decode_multiset(cell, slots))
+        got = judges.decode_multiset_voted(cell, frame, slots, 0.3)
+        lc = torch.log_softmax(cell, -1)
+        lf = torch.log_softmax(frame, -1).sum(1)
+        for b in range(6):  # brute force over every multiset of `slots` cells
+            def score(ms):
+                cnt, val = np.bincount(ms, minlength=n), np.bincount(np.array(ms) // (n // K), minlength=K)
+                return float(sum(lc[b, c, cnt[c]] - lc[b, c, 0] for c in range(n))
+                             + 0.3 * sum(lf[b, k, val[k]] - lf[b, k, 0] for k in range(K)))
+            best = max(itertools.combinations_with_replacement(range(n), slots), key=score)
+            assert tuple(got[b].tolist()) == best
+    labels = {"digit": [str(i) for i in range(10)], "motion": ["left", "right"]}
+    arch = {"in_channels": 1, "frames": 16, "size": 64, "width": 16, "hidden": 8, "encoder": 2}
+    cell, frame = torch.randn(3, 20, 2, generator=g), torch.randn(3, 16, 10, 2, generator=g)
+    plain = judges.Judge(arch, labels, 1)  # format-1/2 judges: no frame_vote, the cells alone
+    assert torch.equal(plain.decode(cell, frame), judges.decode_multiset(cell, 1))
+    voted = judges.Judge({**arch, "frame_vote": 0.5}, labels, 1)
+    assert torch.equal(voted.decode(cell, frame), judges.decode_multiset_voted(cell, frame, 1, 0.5))
+
+
 def test_uint8_and_float_layouts_agree():
     v = np.random.default_rng(0).integers(0, 256, (2, 4, 8, 8, 1), dtype=np.uint8)
     f = judges.as_float_video(v)
@@ -50,6 +77,23 @@ def test_training_recipe_learns_and_is_deterministic(make, tmp_path):
     assert a["bytes"] < 1_000_000
     loaded = judges.load_judge(tmp_path / "a.pt")
     assert loaded.sha256 == a["sha256"] and loaded.model.slots == 2
+
+
+def test_frame_augmentation_is_deterministic_and_small():
+    from t2vbench.eval.judge_train import RECIPE, augment_frames
+
+    x = torch.zeros(64, 1, 64, 64)
+    x[:, :, 20:44, 28:36] = 1.0  # a bar in the middle of every frame
+    aug = RECIPE["frame_aug"]
+    a = augment_frames(x, aug, torch.Generator().manual_seed(0))
+    b = augment_frames(x, aug, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == x.shape
+    changed = (a - x).abs().amax(dim=(1, 2, 3)) > 0
+    assert 0 < changed.sum() < len(x)  # a fraction p of the frames is warped, the rest kept as is
+    mass = a.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))
+    assert ((mass > 0.6) & (mass < 1.5)).all()  # small warps: the bar stays in the frame
+    g = torch.Generator().manual_seed(0)
+    assert augment_frames(x, None, g) is x and augment_frames(x, {**aug, "p": 0.0}, g) is x  # off: as v2
 
 
 def test_both_frame_encoders_round_trip(tmp_path):

@@ -14,6 +14,9 @@ honest target; decoding picks the most probable multiset of exactly S slots.
                 value's motions (B, K, M, S + 1) = cell counts; hidden max/mean over values
                                                                      -> video features [FD-video]
 
+Decoding picks the most probable multiset from the cell counts; judges with arch["frame_vote"] > 0
+(single-digit ones from recipe 3) add the summed per-frame counts as a vote.
+
 The frame features feed FD-frame and FD2vid, the video features FD-video. Weights ship as float16
 (computation is float32) so every judge stays well under 1 MB.
 """
@@ -32,8 +35,9 @@ import torch.nn.functional as F
 
 from t2vbench.errors import UserError
 
-JUDGE_FORMAT = 2  # 2: arch["encoder"] picks the frame encoder (absent = 1, the format-1 judges)
-READABLE_FORMATS = (1, 2)
+JUDGE_FORMAT = 3  # 2: arch["encoder"] picks the frame encoder (absent = 1, the format-1 judges)
+# 3: arch["frame_vote"] (absent = 0) adds the frames' vote to decoding; a format-2 reader would ignore it
+READABLE_FORMATS = (1, 2, 3)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_META = SHIPPED_DIR / "judges.json"
 
@@ -134,9 +138,15 @@ class Judge(nn.Module):
             "cell_logits": cell.view(B, self.n_cells, self.slots + 1),
         }
 
-    def decode(self, logits: torch.Tensor) -> torch.Tensor:
+    def decode(self, logits: torch.Tensor, frame_logits: torch.Tensor | None = None) -> torch.Tensor:
         """Most probable multiset of exactly S cells from count logits (B, n, S + 1) -> (B, S) sorted ids.
-        Cell id = value ids of the attributes in C order (`caption.cells_of`)."""
+        Cell id = value ids of the attributes in C order (`caption.cells_of`). With arch["frame_vote"]
+        = w > 0 (judges from recipe 3 on) and the per-frame count logits (B, T, K, S + 1), each
+        multiset's score also gets w x the summed per-frame log-odds of the first-attribute counts it
+        implies (`decode_multiset_voted`); w = 0 / absent (format 1 and 2 judges): the cells alone."""
+        w = float(self.arch.get("frame_vote", 0.0))
+        if w > 0 and frame_logits is not None:
+            return decode_multiset_voted(logits, frame_logits, self.slots, w)
         return decode_multiset(logits, self.slots)
 
 
@@ -153,6 +163,30 @@ def decode_multiset(logits: torch.Tensor, slots: int) -> torch.Tensor:
     use_dbl = dbl_score > pair_score
     pair = top.indices.sort(dim=1).values
     return torch.where(use_dbl[:, None], dbl[:, None].expand(-1, 2), pair)
+
+
+def decode_multiset_voted(logits: torch.Tensor, frame_logits: torch.Tensor, slots: int, weight: float):
+    """`decode_multiset` plus a vote of the frames: cell logits (B, n, S + 1), per-frame count logits
+    of the first attribute (B, T, K, S + 1), cell c belongs to value c // (n / K). A multiset scores
+    sum of its cells' log-prob gains + weight x sum over frames of log p(count of each value it
+    implies) - log p(count 0), maximised exactly over all multisets of S cells."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    B, n = logp.shape[:2]
+    K = frame_logits.shape[2]
+    fl = F.log_softmax(frame_logits.float(), dim=-1).sum(dim=1)  # (B, K, S + 1)
+    vote = weight * (fl - fl[..., :1])  # gain of a value being there c times, c = 0..S
+    value = torch.arange(n) // (n // K)
+    one = logp[..., 1] - logp[..., 0] + vote[:, value, 1]
+    if slots == 1:
+        return one.argmax(dim=1, keepdim=True)
+    two = logp[..., 2] - logp[..., 0] + vote[:, value, 2]  # one cell twice
+    pair = (logp[..., 1] - logp[..., 0])[:, :, None] + (logp[..., 1] - logp[..., 0])[:, None, :]
+    same = value[:, None] == value[None, :]
+    v1 = vote[:, value, 1]
+    pair = pair + torch.where(same, vote[:, value, 2][:, :, None], v1[:, :, None] + v1[:, None, :])
+    pair = pair + torch.diag_embed(two - pair.diagonal(dim1=1, dim2=2))  # diagonal: the same cell twice
+    best = pair.flatten(1).argmax(dim=1)
+    return torch.stack([best // n, best % n], dim=1).sort(dim=1).values
 
 
 # -- video input ----------------------------------------------------------------------------------
@@ -280,7 +314,7 @@ def run_judge(judge: Judge, batches, progress: bool = False, total: int | None =
         B, T = v.shape[:2]
         out["frame_feat"].append(r["frame_feat"].numpy())
         out["video_feat"].append(r["video_feat"].numpy())
-        out["cells"].append(judge.decode(r["cell_logits"]).numpy())
+        out["cells"].append(judge.decode(r["cell_logits"], r["frame_logits"]).numpy())
         fr = decode_multiset(r["frame_logits"].flatten(0, 1), judge.slots).view(B, T, judge.slots)
         out["frame_reading"].append(fr.numpy())
         bar.update(B)
