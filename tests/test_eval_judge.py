@@ -221,3 +221,25 @@ def test_kth_judge_is_trained_from_user_data_and_used_by_eval(tmp_path):
     assert res["judge_sha256"] == meta["sha256"]
     assert {"caption_acc", "action_acc", "direction_acc", "fd_frame", "fd_video", "fd2vid"} <= set(res["metrics"])
     assert "motion_com_acc" in res["skipped"] and "gam" in res["skipped"]
+
+
+def test_recorded_recipes_are_reproduced_as_recorded(tmp_path):
+    """`judge train --recipe FAMILY` starts from the shipped judge's recipe. A recipe older than version 3
+    must come back exactly as recorded (the recipe is stored in the judge file, so one added key, such
+    as today's augmentation, would change the weights and the sha256)."""
+    from t2vbench.eval.judge_train import RECIPE, _complete, recorded_recipe
+
+    shipped = json.loads(judges.SHIPPED_META.read_text())
+    for family, entry in shipped.items():
+        rec = recorded_recipe(family)
+        assert _complete(rec) == entry["recipe"], family
+        if rec["version"] < 3:
+            assert "frame_aug" not in _complete(rec) and "frame_vote" not in _complete(rec)
+    assert _complete({}) == RECIPE
+    meta = tmp_path / "mine.pt.json"
+    meta.write_text(json.dumps({"recipe": {**RECIPE, "frame_steps": 7}}))
+    assert recorded_recipe(str(meta))["frame_steps"] == 7
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    for source in ("no-such-family", str(tmp_path / "bad.json")):
+        with pytest.raises(UserError, match="--recipe"):
+            recorded_recipe(source)

@@ -22,18 +22,22 @@ def judge():
 @click.option("--steps", type=int, default=None, help="Override the recipe's clip steps (recorded; for smoke tests).")
 @click.option("--frame-steps", type=int, default=None, help="Override the recipe's frame steps (recorded).")
 @click.option("--max-train-videos", type=int, default=None, help="Override the recipe's train-video cap (recorded).")
+@click.option("--recipe", "recipe_from", default=None, metavar="FAMILY|FILE",
+              help="Start from a recorded recipe instead of today's: a shipped family (smnist4, ...) reproduces "
+                   "its judge byte for byte; or a JSON file (a recipe, or a judge's <out>.json).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, quiet):
+def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then
     certify it on the real test split (accuracy per attribute, written beside it).
 
     \b
     Examples:
       t2vbench judge train data/kth4 --out judges/kth4.pt
+      t2vbench judge train data/dmnist2 --recipe dmnist2     # re-make the shipped dmnist2 judge
       t2vbench eval --samples my_kth_samples.h5 --dataset data/kth4 --judge judges/kth4.pt
     """
     from t2vbench.data.format import read_manifest, write_json_atomic
-    from t2vbench.eval.judge_train import train_judge
+    from t2vbench.eval.judge_train import recorded_recipe, train_judge
 
     manifest = read_manifest(dataset_path)
     out = Path(out or f"judge-{manifest['dataset']}.pt")
@@ -42,7 +46,8 @@ def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, quiet):
     for k, v in overrides.items():
         if v < 0 or (k == "max_train_videos" and v == 0):
             raise UserError(f"--{k.replace('_', '-')} must be positive (got {v})")
-    meta = train_judge(dataset_path, out, recipe=overrides, progress=not quiet)
+    base = recorded_recipe(recipe_from) if recipe_from else {}
+    meta = train_judge(dataset_path, out, recipe={**base, **overrides}, progress=not quiet)
     write_json_atomic(out.with_suffix(out.suffix + ".json"), meta)
     acc = ", ".join(f"{k} {v * 100:.2f}%" for k, v in meta["real_test_accuracy"].items())
     click.echo(f"{out}: sha256 {meta['sha256']}, {meta['bytes'] / 1024:.0f} KiB; real test: {acc}")

@@ -53,6 +53,39 @@ RECIPE = {
 }
 
 
+def recorded_recipe(source: str) -> dict:
+    """The recipe a judge was made with: a shipped family's entry in judges.json, or a JSON file holding a
+    recipe or a judge's metadata (`<out>.json`)."""
+    import json
+
+    from t2vbench.eval.judges import SHIPPED_META
+
+    shipped = json.loads(SHIPPED_META.read_text()) if SHIPPED_META.exists() else {}
+    if source in shipped:
+        return dict(shipped[source]["recipe"])
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"--recipe {source}: neither a shipped judge ({', '.join(sorted(shipped))}) nor a JSON file")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise UserError(f"--recipe {source} is not valid JSON ({e})") from None
+    recipe = data.get("recipe", data) if isinstance(data, dict) else None
+    if not isinstance(recipe, dict) or "version" not in recipe:
+        raise UserError(f"--recipe {source} holds no judge recipe (a JSON object with a 'version')")
+    return dict(recipe)
+
+
+def _complete(recipe: dict) -> dict:
+    """Today's recipe with `recipe`'s keys on top. A recorded recipe older than version 3 has no
+    frame_aug / frame_vote keys and gets none (absent = off), so it makes the very judge it made then:
+    the recipe is stored in the judge file, and one extra key would change its sha256."""
+    base = RECIPE
+    if int(recipe.get("version", RECIPE["version"])) < 3:
+        base = {k: v for k, v in RECIPE.items() if k not in ("frame_aug", "frame_vote")}
+    return {**base, **recipe}
+
+
 def load_labelled(root, split: str, labels: dict, limit: int | None = None):
     """uint8 videos (N, T, H, W, C) and {attr: (N, S) int64} of a split."""
     from t2vbench.data.dataset import read_split
@@ -136,7 +169,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
     known before certification: dataset, recipe, losses)."""
     from tqdm import tqdm
 
-    recipe = {**RECIPE, **(recipe or {})}
+    recipe = _complete(recipe or {})
     root = Path(root)
     manifest = read_manifest(root)
     labels = cap.promised_labels(manifest)
