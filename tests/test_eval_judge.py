@@ -243,3 +243,21 @@ def test_recorded_recipes_are_reproduced_as_recorded(tmp_path):
     for source in ("no-such-family", str(tmp_path / "bad.json")):
         with pytest.raises(UserError, match="--recipe"):
             recorded_recipe(source)
+
+
+def test_saved_bytes_do_not_depend_on_arch_key_order(tmp_path):
+    """A recipe read back from JSON has sorted keys; the judge file must not change with that order,
+    and a judge without a frame vote keeps format 2, so `--recipe` re-makes a shipped judge's sha256."""
+    labels = {"digit": [str(i) for i in range(10)], "motion": ["left", "right"]}
+    arch = {"in_channels": 1, "frames": 16, "size": 64, "width": 16, "hidden": 8, "encoder": 2}
+    torch.manual_seed(0)
+    a = judges.Judge(arch, labels, 1)
+    b = judges.Judge(dict(sorted(arch.items())), labels, 1)
+    b.load_state_dict(a.state_dict())
+    sha_a = judges.save_judge(a, tmp_path / "a.pt", {"x": 1})
+    assert judges.save_judge(b, tmp_path / "b.pt", {"x": 1}) == sha_a
+    assert torch.load(tmp_path / "a.pt", weights_only=False)["format"] == 2
+    voted = judges.Judge({**arch, "frame_vote": 0.5}, labels, 1)
+    judges.save_judge(voted, tmp_path / "v.pt", {})
+    assert torch.load(tmp_path / "v.pt", weights_only=False)["format"] == 3
+    assert judges.load_judge(tmp_path / "v.pt").model.arch["frame_vote"] == 0.5

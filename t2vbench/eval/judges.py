@@ -216,12 +216,25 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def save_judge(judge: Judge, path, meta: dict) -> str:
-    """Write weights (float16) + arch + labels + meta atomically; return the file's sha256."""
+def format_of(arch: dict) -> int:
+    """The oldest format that holds `arch`, so a judge re-made from a recorded recipe is byte-identical
+    to the one shipped then, and older readers keep reading what they can."""
+    if arch.get("frame_vote"):
+        return 3
+    return 2 if "encoder" in arch else 1
 
+
+ARCH_ORDER = ("in_channels", "frames", "size", "width", "hidden", "encoder", "frame_vote")
+
+
+def save_judge(judge: Judge, path, meta: dict) -> str:
+    """Write weights (float16) + arch + labels + meta atomically; return the file's sha256. The arch
+    keys go in one fixed order: a recipe read back from JSON (sorted keys) makes the same bytes."""
+    arch = {k: judge.arch[k] for k in ARCH_ORDER if k in judge.arch}
+    arch.update({k: judge.arch[k] for k in sorted(judge.arch) if k not in arch})
     state = {k: v.detach().to(torch.float16) if v.is_floating_point() else v
              for k, v in judge.state_dict().items()}
-    payload = {"format": JUDGE_FORMAT, "arch": judge.arch, "labels": judge.labels, "slots": judge.slots,
+    payload = {"format": format_of(arch), "arch": arch, "labels": judge.labels, "slots": judge.slots,
                "meta_json": json.dumps(meta, sort_keys=True), "state_dict": state}
     buf = io.BytesIO()
     torch.save(payload, buf)
