@@ -70,8 +70,7 @@ class TextEncoder(nn.Module):
         self.eval()
         z = self(tokens).double()
         self.train(was)
-        keys = torch.as_tensor(keys, device=z.device)
-        cent = torch.stack([z[keys == k].mean(0) for k in torch.unique(keys)])
+        cent = meaning_centroids(z, keys)
         mean = cent.mean(0)
         cov = (cent - mean).T @ (cent - mean) / max(1, len(cent) - 1)
         val, vec = torch.linalg.eigh(cov)
@@ -143,6 +142,12 @@ class TextPretrainer(nn.Module):
         return loss, logs
 
 
+def meaning_centroids(z: torch.Tensor, keys) -> torch.Tensor:
+    """Mean code of each caption meaning (M, d), in the order of the sorted meaning keys."""
+    keys = torch.as_tensor(keys, device=z.device)
+    return torch.stack([z[keys == k].mean(0) for k in torch.unique(keys)])
+
+
 @torch.no_grad()
 def code_separation(encoder: TextEncoder, tokens: torch.Tensor, keys) -> dict:
     """How far apart the codes of different meanings are: the smallest and the mean distance between
@@ -152,8 +157,7 @@ def code_separation(encoder: TextEncoder, tokens: torch.Tensor, keys) -> dict:
     encoder.eval()
     z = encoder(tokens).float()
     encoder.train(was)
-    keys = torch.as_tensor(keys)
-    cent = torch.stack([z[keys == k].mean(0) for k in torch.unique(keys)])
+    cent = meaning_centroids(z, keys)
     if len(cent) < 2:
         return {"code_min_dist": float("nan"), "code_mean_dist": float("nan")}
     dist = torch.cdist(cent, cent) / math.sqrt(z.shape[1])
