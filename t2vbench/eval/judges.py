@@ -35,8 +35,8 @@ import torch.nn.functional as F
 
 from t2vbench.errors import UserError
 
-JUDGE_FORMAT = 3  # 2: arch["encoder"] picks the frame encoder (absent = 1, the format-1 judges)
-# 3: arch["frame_vote"] (absent = 0) adds the frames' vote to decoding; a format-2 reader would ignore it
+# Judge file formats (a file records the oldest that holds it, `format_of`): 1 the 4-conv encoder;
+# 2 arch["encoder"] picks the frame encoder; 3 arch["frame_vote"] adds the frames' vote to decoding.
 READABLE_FORMATS = (1, 2, 3)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_META = SHIPPED_DIR / "judges.json"
