@@ -10,6 +10,10 @@ Reads like section 2 of the paper:
   both with Q heads for mutual-information introspection;
 - 2.4 losses, eq. 5-13.
 RCGAN-c is this model with lambda_info = 0 and no Q heads (configs/rcgan-c.json).
+
+model.d2_text (quick protocol only) adds TGANs-C's caption-conditioned frame head on D2's trunk: the
+paper's only caption-conditioned D is the 3D D1, which at quick budgets reads the motion and never the
+digit (bench/probe_discriminators.py), so without it the quick samples ignore the digit.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from t2vbench.baselines.discriminators import FrameMotionD, VideoTextD
+from t2vbench.baselines.discriminators import FrameMotionD, FrameTextHead, VideoTextD
 from t2vbench.baselines.gan import TextToVideoGAN, d_matching_loss, g_loss_nonsat
 from t2vbench.baselines.layers import ChannelMemory, dcgan_init
 
@@ -74,6 +78,10 @@ class IRCGAN(TextToVideoGAN):
             "d1": VideoTextD(channels, m["ndf"], self.d_text, q),
             "d2": FrameMotionD(channels, m["ndf"], self.d_text, q, m.get("d2_mode", "features")),
         })
+        if m.get("d2_text"):  # [deviation] a caption-conditioned frame head on D2's trunk (TGANs-C's frame D)
+            if m.get("d2_mode", "features") != "features":
+                raise ValueError("model.d2_text needs model.d2_mode = features (the head reads D2's frame features)")
+            self.discriminators["d2_text"] = FrameTextHead(self.discriminators["d2"].trunk.out_channels, self.d_text)
         self.mismatch_weight = float(m.get("mismatch_weight", 0.5))
         self.q = q
         dcgan_init(self.generator)
@@ -92,6 +100,12 @@ class IRCGAN(TextToVideoGAN):
         loss_d2 = d_matching_loss(d2.logit(f2_real), d2.logit(f2_fake))  # eq. 7
         loss = loss_d1 + loss_d2
         logs = {"d1": float(loss_d1.detach()), "d2": float(loss_d2.detach())}
+        if "d2_text" in self.discriminators:
+            h = self.discriminators["d2_text"]
+            l_text = d_matching_loss(h(f2_real, c).mean(1), h(f2_fake, c).mean(1), h(f2_real, c_mis).mean(1),
+                                     self.mismatch_weight)
+            loss = loss + l_text
+            logs["d2_text"] = float(l_text.detach())
         if self.q:  # eq. 8-9: Q heads fitted on real pairs
             target = c.detach().float()
             lq = F.mse_loss(d1.introspect(f1_real).float(), target) + F.mse_loss(d2.introspect(f2_real).float(), target)
@@ -105,6 +119,10 @@ class IRCGAN(TextToVideoGAN):
         lg1, lg2 = g_loss_nonsat(d1.logit(f1, c)), g_loss_nonsat(d2.logit(f2))  # eq. 11-12
         loss = lg1 + lg2
         logs = {"g1": float(lg1.detach()), "g2": float(lg2.detach())}
+        if "d2_text" in self.discriminators:
+            lt = g_loss_nonsat(self.discriminators["d2_text"](f2, c).mean(1))
+            loss = loss + lt
+            logs["g2_text"] = float(lt.detach())
         if self.q and self.lambda_info > 0:  # eq. 13
             target = c.float()
             info = F.mse_loss(d1.introspect(f1).float(), target) + F.mse_loss(d2.introspect(f2).float(), target)
