@@ -243,6 +243,30 @@ def test_gan_step_discriminator_separates_and_generator_responds(name):
     assert final.item() < first - 0.2, (first, final.item())
 
 
+def test_ircgan_d2_text_head_is_caption_conditioned_and_trained():
+    """IRC-GAN's quick-only frame head: a D parameter, in both losses, and its logit reads the caption."""
+    m = _model("ircgan", **{"model.d2_text": "true"})
+    head = m.discriminators["d2_text"]
+    d_params = {id(p) for p in m.d_parameters()}
+    assert all(id(p) in d_params for p in head.parameters())
+    g = torch.Generator().manual_seed(2)
+    real = torch.rand(2, 16, 1, 64, 64, generator=g) * 2 - 1
+    opt_g = torch.optim.Adam(m.g_parameters(), 1e-3)
+    opt_d = torch.optim.Adam(m.d_parameters(), 1e-3)
+    before = [p.detach().clone() for p in head.parameters()]
+    logs = gan_step(m, real, _tokens(2, g), _tokens(2, g), m.noise(2, g), opt_d, opt_g)
+    assert math.isfinite(logs["d2_text"]) and math.isfinite(logs["g2_text"])
+    assert any(not torch.equal(a, p) for a, p in zip(before, head.parameters())), "the head did not train"
+    m.eval()
+    with torch.no_grad():
+        f = m.discriminators["d2"].features(real)
+        a, b = (head(f, m.encode(_tokens(2, g))) for _ in range(2))
+    assert not torch.allclose(a, b)
+    assert "d2_text" not in _model("ircgan").discriminators  # the paper's discriminators by default
+    with pytest.raises(UserError, match="d2_mode = features"):
+        _model("ircgan", **{"model.d2_text": "true", "model.d2_mode": "pixels"})
+
+
 def test_gam_discriminator_uses_batch_statistics_and_leaves_state_alone():
     m = _model("ircgan")
     g = torch.Generator().manual_seed(4)
