@@ -18,8 +18,8 @@ PROTOCOLS = {
     "smoke": "a few iterations at tiny widths: the whole path (train, samples, checkpoint, eval on a few "
              "samples, leaderboard row marked smoke) in < 2 min on CPU; for tests and CI",
     "quick": "small widths and a CPU budget (<= 30 min per model on one core, batch 16, Adam 5e-4): learns "
-             "the captioned motion; the digit follows the caption in up to 44% of samples (TGANs-info) and at "
-             "chance in the IRC-GAN family (see README for the numbers)",
+             "the captioned motion; the digit follows the caption in 18-44% of samples (IRC-GAN and RCGAN-c "
+             "with an added caption-conditioned frame head on D2; see README for the numbers)",
     "paper": "the papers' sizes and budgets (60k iterations, batch 64): for a GPU",
 }
 PROTOCOL_VERSION = 1
