@@ -289,7 +289,7 @@ def test_stage1_keeps_every_caption_meaning_apart(make):
 
     data = TrainData(make("smnist4", n=400, n_test=16))
     torch.manual_seed(0)
-    cfg = resolve("ircgan", "quick", [])
+    cfg = resolve("ircgan", "quick", ["text.whiten=false", "model.d2_text=false"])  # stage 1 alone
     m = build_model(cfg, data.vocab_size, 1)
     pre = m.pretrainer()
     opt = torch.optim.Adam(pre.parameters(), lr=cfg["text"]["pretrain"]["lr"])
