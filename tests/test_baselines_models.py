@@ -38,17 +38,24 @@ def _tokens(b, gen=None):
     return t
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_shapes_losses_and_interfaces(name):
-    m = _model(name)
-    g = torch.Generator().manual_seed(1)
+def _one_step(m, seed: int, watch):
+    """One GAN step on random videos: its logs, whether any tensor in `watch` changed, the generator
+    and the real batch (for the caller's further draws)."""
+    g = torch.Generator().manual_seed(seed)
     real = torch.rand(2, 16, 1, 64, 64, generator=g) * 2 - 1
     opt_g = torch.optim.Adam(m.g_parameters(), 1e-3)
     opt_d = torch.optim.Adam(m.d_parameters(), 1e-3)
-    before = [p.detach().clone() for p in m.g_parameters()]
+    before = [p.detach().clone() for p in watch]
     logs = gan_step(m, real, _tokens(2, g), _tokens(2, g), m.noise(2, g), opt_d, opt_g)
+    return logs, any(not torch.equal(a, p) for a, p in zip(before, watch)), g, real
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_shapes_losses_and_interfaces(name):
+    m = _model(name)
+    logs, moved, g, real = _one_step(m, 1, m.g_parameters())
     assert logs and all(math.isfinite(v) for v in logs.values()), logs
-    assert any(not torch.equal(a, p) for a, p in zip(before, m.g_parameters())), "G did not update"
+    assert moved, "G did not update"
     video = m.generate(_tokens(3, g), torch.arange(3))
     assert video.shape == (3, 16, 1, 64, 64) and video.dtype == torch.float32
     assert 0 <= video.min() and video.max() <= 1
@@ -249,14 +256,9 @@ def test_ircgan_d2_text_head_is_caption_conditioned_and_trained():
     head = m.discriminators["d2_text"]
     d_params = {id(p) for p in m.d_parameters()}
     assert all(id(p) in d_params for p in head.parameters())
-    g = torch.Generator().manual_seed(2)
-    real = torch.rand(2, 16, 1, 64, 64, generator=g) * 2 - 1
-    opt_g = torch.optim.Adam(m.g_parameters(), 1e-3)
-    opt_d = torch.optim.Adam(m.d_parameters(), 1e-3)
-    before = [p.detach().clone() for p in head.parameters()]
-    logs = gan_step(m, real, _tokens(2, g), _tokens(2, g), m.noise(2, g), opt_d, opt_g)
+    logs, moved, g, real = _one_step(m, 2, list(head.parameters()))
     assert math.isfinite(logs["d2_text"]) and math.isfinite(logs["g2_text"])
-    assert any(not torch.equal(a, p) for a, p in zip(before, head.parameters())), "the head did not train"
+    assert moved, "the head did not train"
     m.eval()
     with torch.no_grad():
         f = m.discriminators["d2"].features(real)
