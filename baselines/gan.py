@@ -39,6 +39,21 @@ def meaning_keys(labels: dict | None, captions=None) -> np.ndarray:
     return inv.astype(np.int64)
 
 
+def one_attribute_swaps(meaning: tuple, attr: int, values, known: dict) -> list:
+    """Keys (in `known`: sorted slot tuples -> key) of the meanings that differ from `meaning` in
+    attribute `attr` of exactly one slot."""
+    out = set()
+    for s, slot in enumerate(meaning):
+        for v in values:
+            if v != slot[attr]:
+                changed = list(meaning)
+                changed[s] = slot[:attr] + (v,) + slot[attr + 1:]
+                key = known.get(tuple(sorted(changed)))
+                if key is not None:
+                    out.add(key)
+    return sorted(out)
+
+
 class MismatchSampler:
     """For each video, a random *other-meaning* caption from the training set (Reed et al. 2016).
 
@@ -72,16 +87,9 @@ class MismatchSampler:
         n_keys = int(keys.max()) + 1
         near = [set() for _ in range(n_keys)]
         for combo, k in meaning.items():
-            for s, slot in enumerate(combo):
-                for a, vals in enumerate(values):
-                    for v in vals:
-                        if v == slot[a]:
-                            continue
-                        changed = list(combo)
-                        changed[s] = slot[:a] + (v,) + slot[a + 1:]
-                        other = meaning.get(tuple(sorted(changed)))
-                        if other is not None and other != k:
-                            near[k].add(other)
+            for a, vals in enumerate(values):
+                near[k].update(one_attribute_swaps(combo, a, vals, meaning))
+            near[k].discard(k)
         width = max(1, max(len(n) for n in near))
         self.neighbours = torch.full((n_keys, width), -1, dtype=torch.long)
         for k, n in enumerate(near):

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from t2vbench.baselines.discriminators import FrameTextHead, FrameTrunk, VideoTextD
+from t2vbench.baselines.gan import one_attribute_swaps
 from t2vbench.baselines.layers import bce_logits
 from t2vbench.data.dataset import read_split
 from t2vbench.data.format import read_manifest
@@ -62,20 +63,6 @@ def ideal_codes(meanings: list, n_attr: int, d_text: int, g) -> torch.Tensor:
         for slot in m:
             codes[i, :width * n_attr] += torch.cat([tables[a][v] for a, v in enumerate(slot)])
     return codes / codes.pow(2).mean().sqrt()
-
-
-def one_attribute_swaps(meaning: tuple, attr: int, values: list, known: dict) -> list:
-    """Meanings that differ from `meaning` in attribute `attr` of exactly one slot."""
-    out = set()
-    for s, slot in enumerate(meaning):
-        for v in values:
-            if v != slot[attr]:
-                changed = list(meaning)
-                changed[s] = slot[:attr] + (v,) + slot[attr + 1:]
-                key = tuple(sorted(changed))
-                if key in known:
-                    out.add(known[key])
-    return sorted(out)
 
 
 def main():

@@ -1,5 +1,5 @@
-"""The discriminator probe (bench/probe_discriminators.py): its one-attribute contrasts are what they
-say, and it runs end to end on a small dataset."""
+"""The discriminator probe (bench/probe_discriminators.py): its one-attribute contrasts (shared with
+the near-miss mismatch sampler) are what they say, and it runs end to end on a small dataset."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+
+from t2vbench.baselines.gan import one_attribute_swaps
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "probe_discriminators.py"
 
@@ -29,7 +31,7 @@ def test_one_attribute_swaps_change_one_slot_attribute_only():
     inv = {i: m for m, i in known.items()}
     for m in meanings:
         for attr, values in ((0, digits), (1, motions)):
-            swaps = probe.one_attribute_swaps(m, attr, list(values), known)
+            swaps = one_attribute_swaps(m, attr, list(values), known)
             assert swaps and known[m] not in swaps
             for k in swaps:  # as multisets: one slot replaced by one that differs in `attr` only
                 gone, came = Counter(m) - Counter(inv[k]), Counter(inv[k]) - Counter(m)
