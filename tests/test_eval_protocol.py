@@ -143,6 +143,22 @@ def test_two_digit_captions_are_multisets(make, tmp_path):
     recorded = judges.shipped_judges()["dmnist4"]["real_test_accuracy"]["caption_acc"]
     assert a["metrics"]["caption_acc"] >= recorded - 0.03
     assert "motion_com_acc" in a["skipped"]
+    assert a["metrics"]["digit_slot_acc"] >= a["metrics"]["digit_acc"]  # one digit right still counts half
+
+
+def test_slot_accuracy_counts_the_slots_read_right():
+    from t2vbench.eval import caption as cap
+
+    sizes, attrs = [10, 4], ["digit", "motion"]
+    true = {"digit": np.array([[3, 7], [3, 3], [1, 2], [5, 5]]), "motion": np.array([[0, 1], [2, 2], [0, 0], [1, 1]])}
+    read = {"digit": np.array([[7, 3], [3, 5], [4, 6], [5, 5]]), "motion": np.array([[1, 0], [2, 2], [0, 3], [1, 2]])}
+    acc = cap.accuracy(cap.cells_of(read, attrs, sizes), true, attrs, sizes)
+    assert acc["digit_acc"] == pytest.approx(2 / 4)  # both digits right: videos 0 and 3
+    assert acc["digit_slot_acc"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)  # as multisets, pairing ignored
+    assert acc["motion_slot_acc"] == pytest.approx((1 + 1 + 0.5 + 0.5) / 4)
+    assert acc["caption_acc"] == pytest.approx(1 / 4)
+    one = cap.accuracy(np.array([[4], [9]]), {"digit": np.array([[1], [2]]), "motion": np.array([[0], [1]])}, attrs, sizes)
+    assert set(one) == {"caption_acc", "digit_acc", "motion_acc"}  # one slot: per slot = per video
 
 
 def test_heldout_captions_are_scored_separately(make):

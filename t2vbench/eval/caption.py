@@ -5,7 +5,10 @@ Slots are compared as multisets (sorted), because a two-digit video does not say
 
 - exact (`caption_acc`): the multiset of (attribute tuple) cells equals the caption's;
 - per attribute (`<name>_acc`, e.g. `digit_acc`, `motion_acc`): the multiset of that attribute's
-  values equals the caption's (pairing ignored; the exact score checks the pairing).
+  values equals the caption's (pairing ignored; the exact score checks the pairing);
+- per slot (`<name>_slot_acc`, two or more slots only): the share of the caption's slots whose value
+  the judge read, |read ∩ promised| / S as multisets. A two-digit video with one digit misread
+  scores 0 in `digit_acc` and 0.5 here: the rate at which single attribute readings are right.
 
 Captions are turned into labels by the dataset's own grammar: every caption the dataset contains
 (train and test) is looked up directly; unseen MNIST captions are parsed with the manifest's names.
@@ -39,6 +42,16 @@ def multiset_match(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.all(np.sort(pred, axis=1) == np.sort(true, axis=1), axis=1)
 
 
+def multiset_overlap(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(N, S) ids each -> (N,) share of the S slots in the multiset intersection."""
+    n = int(max(pred.max(initial=0), true.max(initial=0))) + 1
+    rows = np.arange(len(pred))[:, None]
+    cp, ct = np.zeros((len(pred), n), np.int64), np.zeros((len(true), n), np.int64)
+    np.add.at(cp, (rows, pred), 1)
+    np.add.at(ct, (rows, true), 1)
+    return np.minimum(cp, ct).sum(axis=1) / pred.shape[1]
+
+
 def cells_of(labels: dict, attributes: list, sizes: list) -> np.ndarray:
     idx = np.zeros_like(np.asarray(labels[attributes[0]]), dtype=np.int64)
     for name, size in zip(attributes, sizes):
@@ -65,6 +78,8 @@ def accuracy(pred_cells: np.ndarray, labels: dict, attributes: list, sizes: list
     out = {"caption_acc": float(multiset_match(pred_cells, true_cells).mean())}
     for name, p, t in zip(attributes, cell_values(pred_cells, sizes), cell_values(true_cells, sizes)):
         out[f"{name}_acc"] = float(multiset_match(p, t).mean())
+        if t.shape[1] > 1:
+            out[f"{name}_slot_acc"] = float(multiset_overlap(p, t).mean())
     return out
 
 
