@@ -22,7 +22,8 @@ COLUMNS = ["model", "dataset", "dataset_config_sha256", "protocol", "protocol_ve
 # preferred column order in the Markdown view; other metrics follow alphabetically
 ORDER = ["caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slot_acc", "action_acc",
          "direction_acc", "caption_acc_heldout", "caption_acc_seen", "motion_com_acc", "temporal_consistency",
-         "frame_digit_acc", "frame_action_acc", "fd_frame", "fd_video", "fd2vid", "gam_d_err_real", "gam_d_err_own_samples"]
+         "frame_digit_acc", "frame_action_acc", "fd_frame", "fd_video", "fd2vid", "gam_d_err_real",
+         "gam_d_err_own_samples"]
 LOWER_IS_BETTER = ("fd_", "fd2vid", "gam_d_err")
 REAL = "real-data"
 

@@ -157,7 +157,8 @@ def test_slot_accuracy_counts_the_slots_read_right():
     assert acc["digit_slot_acc"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)  # as multisets, pairing ignored
     assert acc["motion_slot_acc"] == pytest.approx((1 + 1 + 0.5 + 0.5) / 4)
     assert acc["caption_acc"] == pytest.approx(1 / 4)
-    one = cap.accuracy(np.array([[4], [9]]), {"digit": np.array([[1], [2]]), "motion": np.array([[0], [1]])}, attrs, sizes)
+    one_slot = {"digit": np.array([[1], [2]]), "motion": np.array([[0], [1]])}
+    one = cap.accuracy(np.array([[4], [9]]), one_slot, attrs, sizes)
     assert set(one) == {"caption_acc", "digit_acc", "motion_acc"}  # one slot: per slot = per video
 
 
