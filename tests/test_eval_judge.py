@@ -138,8 +138,9 @@ BELOW_TARGET = sorted(f for f, e in SHIPPED.items() if min(e["real_test_accuracy
 
 
 @pytest.mark.xfail(bool(BELOW_TARGET), strict=False,
-                   reason=f"judges below the 99% per-attribute target: {BELOW_TARGET} (digit reading; "
-                          "see judges.json)")
+                   reason=f"judges below the 99% per-attribute target: {BELOW_TARGET} (two digits per video: "
+                          "98.6-98.75% per digit; bench/probe_digit_reading.py bounds a reader of this size "
+                          "below 99% per video even with the digits' true positions)")
 def test_shipped_judges_meet_the_99_percent_target():
     assert SHIPPED
     for family, entry in SHIPPED.items():
