@@ -22,7 +22,6 @@ in every frame. The rows share one reader, so they differ only in what it is sho
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
@@ -31,6 +30,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2vbench.data.dataset import read_split
+from t2vbench.eval.judge_train import _lr, augment_frames
+
+WARP = {"p": 1.0, "rotate_deg": 10.0, "scale": 0.1, "shear": 0.0}  # every crop, the judges' warp
+SCHEDULE = {"lr": 2e-3, "warmup_steps": 100}  # the judges' schedule: linear warmup, cosine decay to 0
 
 
 def reader(width: int, n_classes: int = 10) -> nn.Module:
@@ -70,24 +73,17 @@ def train(net, video, traj, digit, steps: int, batch: int, g: torch.Generator, l
     size = video.shape[-1]
     ov = box_overlap(traj)
     clean = (ov <= ov.min(dim=1, keepdim=True).values.clamp(min=0.05) + 1e-6).float()  # >= 1 frame each
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(net.parameters(), lr=SCHEDULE["lr"], weight_decay=1e-4)
     losses = []
     net.train()
     for step in range(steps):
-        lr = 2e-3 * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = _lr(step, steps, SCHEDULE)
         i = torch.randint(0, N, (batch,), generator=g)
         s = torch.randint(0, S, (batch,), generator=g)
         t = torch.multinomial(clean[i], 1, generator=g)[:, 0]
         pos = (traj[i, s, t] + torch.randint(-2, 3, (batch, 2), generator=g)).clamp(0, size - 28)
-        x = crops(video[i, t], pos)
-        u = torch.rand(batch, 2, generator=g) * 2 - 1  # rotation +-10 degrees, scale 1 +- 0.1
-        a, sc = u[:, 0] * math.radians(10), 1 + u[:, 1] * 0.1
-        theta = torch.zeros(batch, 2, 3)
-        theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a) / sc, -torch.sin(a) / sc
-        theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a) / sc, torch.cos(a) / sc
-        x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+        x = augment_frames(crops(video[i, t], pos), WARP, g)
         loss = F.cross_entropy(net(x), digit[i, s])
         opt.zero_grad(set_to_none=True)
         loss.backward()
