@@ -96,7 +96,7 @@ def train(net, video, traj, digit, steps: int, batch: int, g: torch.Generator, l
 
 
 @torch.inference_mode()
-def read_test(net, video, traj, digit, chunk: int = 64) -> dict:
+def read_test(net, video, traj, chunk: int = 64) -> dict:
     """Oracle-position readings of every test digit: (N, S) predictions for `one frame` and `pixel min`."""
     N, S, T = traj.shape[:3]
     ov = box_overlap(traj)
@@ -138,7 +138,7 @@ def main():
     losses = train(net, video, traj, digit, args.steps, args.batch, g, print)
     print(f"reader: width {args.width}, {sum(p.numel() for p in net.parameters()):,} parameters, {args.steps} "
           f"steps in {time.time() - t0:.0f} s, loss {np.mean(losses[:50]):.3f} -> {np.mean(losses[-50:]):.3f}")
-    pred = read_test(net, test_video, test_traj, test_digit)
+    pred = read_test(net, test_video, test_traj)
     heavy = box_overlap(test_traj).min(dim=1).values >= 0.5
     print(f"\nOracle positions, {len(test_video)} test videos ({heavy.float().mean().item():.1%} overlap by half "
           "or more in every frame)")
