@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,8 +268,9 @@ def load_judge(path) -> LoadedJudge:
             raise ValueError(f"judge format {payload.get('format')}, readable: {READABLE_FORMATS}")
         judge = Judge(payload["arch"], payload["labels"], payload["slots"])
         judge.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
-    except (RuntimeError, ValueError, KeyError, AttributeError) as e:
-        raise UserError(f"{path} is not a t2vbench judge ({e}); retrain it with `t2vbench judge train`") from None
+    except (RuntimeError, ValueError, KeyError, AttributeError, TypeError, EOFError, pickle.UnpicklingError) as e:
+        why = "torch.load cannot read it" if isinstance(e, pickle.UnpicklingError) else str(e).strip().splitlines()[0][:160]
+        raise UserError(f"{path} is not a t2vbench judge ({why}); retrain it with `t2vbench judge train`") from None
     judge.eval()
     return LoadedJudge(judge, sha256_bytes(data), json.loads(payload["meta_json"]), str(path))
 
