@@ -84,3 +84,24 @@ def test_self_battle_gives_ratios_near_one(make):
     assert abs(r["r_sample"] - 1.0) < 0.25
     assert r["r_sample_ci"][0] <= 1.0 <= r["r_sample_ci"][1]
     assert r["discriminator_output"] == {"1": "logit", "2": "logit"}
+
+
+def test_battle_does_not_depend_on_the_generation_batch_size(make):
+    """A discriminator with batch statistics sees the protocol's batches, not the caller's."""
+    from t2vbench.data.dataset import read_split
+
+    root = make("smnist4", n=256, n_test=256)
+    train = read_split(root, "train", columns=["video"])["video"]
+    a, b = Toy(train, 0), Toy(train, 7)
+
+    def batch_norm_d(videos, tokens):  # brightness relative to the batch: depends on who else is in it
+        m = videos.mean(dim=(1, 2, 3, 4))
+        return (m.mean() - m) / (m.std() + 1e-6)
+
+    def run(bs):
+        return gam.battle({"name": "a", "generate": a.generate, "discriminator": batch_norm_d},
+                          {"name": "b", "generate": b.generate, "discriminator": batch_norm_d},
+                          root, n_real=100, n_samples=100, batch_size=bs, output="logit")
+
+    small, large = run(5), run(64)
+    assert small["err_d1_test"] == large["err_d1_test"] and small["r_sample"] == large["r_sample"]

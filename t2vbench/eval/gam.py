@@ -106,7 +106,8 @@ def ratios(e1_test, e2_test, e1_on_s2, e2_on_s1, *, eps=None, n_boot=None, ci=No
 def battle(model1: dict, model2: dict, dataset_root, *, seed: int | None = None, n_real: int | None = None,
            n_samples: int | None = None, batch_size: int = 64, output: str = "auto") -> dict:
     """GAM battle. A model is {'name', 'generate', 'discriminator'} (the `evaluate` signatures).
-    Both generators get the same captions and per-sample seeds (a paired comparison)."""
+    Both generators get the same captions and per-sample seeds (a paired comparison). `batch_size` is
+    the generation batch only: discriminators score in the protocol's batches (gam.d_batch_size)."""
     from t2vbench.eval.api import generate_samples, load_test_columns
 
     g = PROTOCOL["gam"]
@@ -122,9 +123,11 @@ def battle(model1: dict, model2: dict, dataset_root, *, seed: int | None = None,
     from t2vbench.eval.judges import as_float_video
     import torch
 
+    bs = g["d_batch_size"]
+
     def batches(videos, tokens):
-        for i in range(0, len(videos), batch_size):
-            yield as_float_video(videos[i:i + batch_size]), torch.as_tensor(tokens[i:i + batch_size]).long()
+        for i in range(0, len(videos), bs):
+            yield as_float_video(videos[i:i + bs]), torch.as_tensor(tokens[i:i + bs]).long()
 
     raw = {}
     for a, m in (("1", model1), ("2", model2)):
