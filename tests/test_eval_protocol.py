@@ -124,6 +124,40 @@ def test_eval_cli_rejects_bad_input_with_one_line(smnist, tmp_path, capsys):
     assert main(["eval", "--samples", str(tmp_path / "bad.h5"), "--dataset", str(smnist), "-q"]) == 2
     assert "grammar" in capsys.readouterr().err
     assert main(["eval", "--dataset", str(smnist)]) == 2  # neither --samples nor --real
+    with h5py.File(tmp_path / "intcap.h5", "w") as f:
+        f["video"], f["caption"] = test["video"], np.arange(8)
+    with h5py.File(tmp_path / "group.h5", "w") as f:
+        f.create_group("video")
+        f.create_dataset("caption", data=np.array(test["caption"], dtype=object), dtype=h5py.string_dtype())
+    (tmp_path / "notajudge.pt").write_bytes(b"print('hello')\n")
+    (tmp_path / "file").write_text("")
+    capsys.readouterr()
+    for args, says in (
+        (["--samples", str(tmp_path / "intcap.h5")], "must hold strings"),
+        (["--samples", str(tmp_path / "group.h5")], "HDF5 group"),
+        (["--samples", str(tmp_path / "small.h5"), "--judge", str(tmp_path / "notajudge.pt")], "not a t2vbench judge"),
+        (["--real", "--out", str(tmp_path / "file" / "r.json")], "cannot write"),  # before any work
+        (["--real", "--train-seed", "1"], "go with --samples"),
+    ):
+        assert main(["eval", "--dataset", str(smnist), "-q", *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("t2vbench: error:") and says in err and "\n" not in err, err
+
+
+def test_eval_cli_records_seeds_and_says_how_samples_depart_from_the_protocol(smnist, tmp_path, capsys):
+    test = read_split(smnist, "test", columns=["video", "caption"], limit=64)
+    caps = list(test["caption"])
+    caps[0], caps[1] = caps[1], caps[0]  # two samples out of the protocol's caption order
+    _write_samples(tmp_path / "s.h5", test["video"], caps, train_seed=5)
+    out = tmp_path / "r.json"
+    args = ["eval", "--samples", str(tmp_path / "s.h5"), "--dataset", str(smnist), "--out", str(out), "-q"]
+    assert main([*args, "--train-seed", "3", "--eval-seed", "4", "--model", "m"]) == 0
+    res = json.loads(out.read_text())
+    assert (res["model"], res["train_seed"], res["eval_seed"]) == ("m", 3, 4)  # options beat the file's attrs
+    err = capsys.readouterr().err
+    assert "64 samples, the protocol uses 2048" in err and "2 of 64 captions are not the protocol's" in err
+    assert len(res["info"]["warnings"]) == 2
+    assert main(args) == 0 and json.loads(out.read_text())["train_seed"] == 5
 
 
 def test_two_digit_captions_are_multisets(make, tmp_path):

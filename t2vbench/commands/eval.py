@@ -56,14 +56,20 @@ def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_
 @click.command("eval")
 @click.option("--dataset", "dataset", type=click.Path(), required=True, help="Dataset folder (OUT/NAME).")
 @click.option("--samples", type=click.Path(dir_okay=False), default=None,
-              help="HDF5 with 'video' uint8 (N, T, H, W, C) and 'caption' (the shard layout).")
+              help="HDF5 with 'video' uint8 (N, T, H, W, C) and 'caption' strings (the shard layout); "
+                   "sample i should show test caption i (cycling). Optional attributes model, train_seed, "
+                   "eval_seed fill in the options below.")
 @click.option("--real", is_flag=True, help="Score the real test videos as samples: the 'real-data' ceiling row.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the results JSON here.")
 @click.option("--model", default=None, help="Model name for the results (default: the file's 'model' attr or stem).")
+@click.option("--train-seed", type=int, default=None,
+              help="Seed the model was trained with; the leaderboard keeps one row per seed and averages them.")
+@click.option("--eval-seed", type=int, default=None,
+              help="Seed the samples were generated with (default: the file's attr, else the protocol's).")
 @click.option("--judge", "judge_path", type=click.Path(dir_okay=False), default=None,
               help="Judge file (required for kth4; default: the shipped judge of the dataset's family).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def eval_cmd(dataset, samples, real, out, model, judge_path, quiet):
+def eval_cmd(dataset, samples, real, out, model, train_seed, eval_seed, judge_path, quiet):
     """Score generated videos under the frozen protocol (caption accuracy, temporal consistency,
     Fréchet distances in judge space, motion check). Metrics that need the model's discriminator
     (GAM) are skipped here, and the results say so; use `t2vbench.evaluate()` for those.
@@ -75,6 +81,9 @@ def eval_cmd(dataset, samples, real, out, model, judge_path, quiet):
     """
     if bool(samples) == bool(real):
         raise UserError("give exactly one of --samples FILE.h5 or --real")
+    if real and (model or train_seed is not None or eval_seed is not None):
+        raise UserError("--real scores the real test videos (model 'real-data'); --model, --train-seed and "
+                        "--eval-seed go with --samples")
     from t2vbench.eval.api import evaluate_file, evaluate_real
 
     if real:
@@ -82,13 +91,16 @@ def eval_cmd(dataset, samples, real, out, model, judge_path, quiet):
     else:
         if not Path(samples).exists():
             raise UserError(f"{samples} does not exist")
-        res = evaluate_file(samples, dataset, model=model, judge=judge_path, out=out, progress=not quiet)
+        res = evaluate_file(samples, dataset, model=model, judge=judge_path, out=out, eval_seed=eval_seed,
+                            train_seed=train_seed, progress=not quiet)
     click.echo(f"{res['model']} on {res['dataset']} (protocol {res['protocol_version']}, "
                f"{res['n_samples']} videos, {res['wall_time_s']:.1f} s):")
     for k, v in res["metrics"].items():
         click.echo(f"  {k:28s} {v:.4f}")
     for k, why in res["skipped"].items():
         click.echo(f"  {k:28s} skipped: {why}")
+    for w in res["info"].get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     if out:
         click.echo(f"wrote {out}")
 
@@ -106,9 +118,10 @@ def leaderboard(results, csv_path, fmt):
     from t2vbench import leaderboard as lb
 
     sources = list(results) or ["results"]
-    rows = lb.build(sources, csv_path)
-    if not rows:
+    rows = lb.build(sources, None)
+    if not rows:  # checked before writing, so an empty folder never overwrites a good CSV
         raise UserError(f"no results JSON found in {', '.join(sources)}; write some with "
                         "`t2vbench eval ... --out results/NAME.json`")
+    lb.write_csv(rows, csv_path)
     sys.stdout.write(lb.render_markdown(rows) if fmt == "md" else lb.to_csv(rows))
     click.echo(f"wrote {csv_path} ({len(rows)} rows)", err=True)

@@ -125,7 +125,9 @@ def score_videos(video: np.ndarray, labels: dict, heldout, manifest: dict, root,
     metrics.update(acc)
     for k in acc:
         impl[k] = {**cap.IMPL, "judge": judge_impl["version"]}
-    if heldout is not None and np.asarray(heldout).any():
+    if heldout is not None and not np.asarray(heldout).any():
+        skipped["caption_acc_heldout"] = "no sample's caption is one of the dataset's held-out captions"
+    elif heldout is not None:
         heldout = np.asarray(heldout, dtype=bool)
         for tag, mask in (("heldout", heldout), ("seen", ~heldout)):
             for k, v in cap.accuracy(out["cells"], labels, j.attributes, j.sizes, mask).items():
@@ -164,7 +166,7 @@ def _gam_self(discriminator, video, tokens, test, output: str, progress: bool) -
 
     g = PROTOCOL["gam"]
     n_real, n_s = min(g["n_real"], len(test["video"])), min(g["n_samples"], len(video))
-    bs = 64
+    bs = g["d_batch_size"]
 
     def batches(v, t):
         for i in range(0, len(v), bs):
@@ -196,6 +198,7 @@ def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_sample
     `judge`: a judge file (needed for KTH-4, whose judge the user trains); default: the shipped one.
     """
     t0 = time.time()
+    _check_out(out)
     root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
     seed = PROTOCOL["eval_seed"] if seed is None else int(seed)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
@@ -214,6 +217,13 @@ def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_sample
     else:
         skipped["gam"] = "no discriminator given (GAM needs the model's discriminator)"
     return _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out)
+
+
+def _check_out(out) -> None:
+    if out is not None:
+        from t2vbench.eval.results import check_writable
+
+        check_writable(out)
 
 
 def _dataset_and_judge(dataset_root, judge):
@@ -242,6 +252,7 @@ def evaluate_real(dataset_root, *, n_samples: int | None = None, judge=None, inf
                   out=None, progress: bool = True) -> dict:
     """The ceiling row: the real test videos scored as if a model had generated them ("real-data")."""
     t0 = time.time()
+    _check_out(out)
     root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
     test = load_test_columns(root, limit=n)
@@ -255,13 +266,18 @@ def evaluate_real(dataset_root, *, n_samples: int | None = None, judge=None, inf
 
 
 def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge=None, info: dict | None = None,
-                  out=None, progress: bool = True) -> dict:
+                  out=None, eval_seed: int | None = None, train_seed: int | None = None,
+                  progress: bool = True) -> dict:
     """`t2vbench eval --samples FILE.h5`: videos any code generated, with their captions (the shard
     layout: `video` uint8 (N, T, H, W, C), `caption`). Labels come from the captions by the dataset's
-    grammar. Discriminator metrics are skipped (and say so)."""
+    grammar. Discriminator metrics are skipped (and say so). `model`, `eval_seed` and `train_seed`
+    default to the file's attributes of those names (then the file name, the protocol's seed, none).
+    Departures from the protocol (sample count, captions other than the test captions in order) are
+    listed in the results' info["warnings"]."""
     import h5py
 
     t0 = time.time()
+    _check_out(out)
     root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
     path = Path(samples_path)
     try:
@@ -269,7 +285,13 @@ def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge
             if "video" not in f or "caption" not in f:
                 raise UserError(f"{path} needs datasets 'video' (N, T, H, W, C) uint8 and 'caption'; it has "
                                 f"{', '.join(f.keys())}")
+            for name in ("video", "caption"):
+                if not isinstance(f[name], h5py.Dataset):
+                    raise UserError(f"{path}: '{name}' is an HDF5 group; it must be a dataset (array)")
             video = f["video"][:]
+            if f["caption"].dtype.kind not in "SOU":
+                raise UserError(f"{path}: 'caption' holds {f['caption'].dtype} values; it must hold strings "
+                                "(e.g. h5py.string_dtype())")
             captions = [str(c) for c in f["caption"].asstr()[:]]
             attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
     except OSError as e:
@@ -287,19 +309,36 @@ def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge
     metrics, impl, skipped = score_videos(video, labels, heldout, manifest, root, loaded, progress=progress)
     skipped["gam"] = "needs the model's discriminator; not available for videos read from a file"
     name = model or str(attrs.get("model", path.stem))
-    seed = int(attrs.get("eval_seed", PROTOCOL["eval_seed"]))
-    train_seed = attrs.get("train_seed")
+    seed = int(attrs.get("eval_seed", PROTOCOL["eval_seed"]) if eval_seed is None else eval_seed)
+    if train_seed is None and attrs.get("train_seed") is not None:
+        train_seed = attrs["train_seed"]
+    warnings = _protocol_departures(root, captions)
     res = _finish(name, manifest, loaded, metrics, impl, skipped, seed,
                   None if train_seed is None else int(train_seed), len(video), t0,
-                  {"samples_file": path.name, **(info or {})}, None)
-    if len(video) != PROTOCOL["n_samples"]:
-        res["info"]["warning"] = (f"{len(video)} samples, the protocol uses {PROTOCOL['n_samples']}: "
-                                  "Fréchet distances are not comparable across sample counts")
+                  {"samples_file": path.name, **({"warnings": warnings} if warnings else {}), **(info or {})}, None)
     if out is not None:
         from t2vbench.eval.results import write_results
 
         write_results(out, res)
     return res
+
+
+def _protocol_departures(root, captions: list[str]) -> list[str]:
+    """How a samples file departs from the protocol: sample i should show test caption i (cycling)."""
+    from t2vbench.data.dataset import read_split
+
+    out = []
+    n, want = len(captions), PROTOCOL["n_samples"]
+    if n != want:
+        out.append(f"{n} samples, the protocol uses {want}: Fréchet distances are not comparable across "
+                   "sample counts")
+    test = read_split(root, PROTOCOL["caption_split"], columns=["caption"])["caption"]
+    expected = [test[i] for i in caption_indices(n, len(test))]
+    differ = sum(a != b for a, b in zip(captions, expected))
+    if differ:
+        out.append(f"{differ} of {n} captions are not the protocol's (sample i shows test caption i, in "
+                   "order): the results are not comparable with runs under the protocol")
+    return out
 
 
 def _heldout_map(root) -> dict:

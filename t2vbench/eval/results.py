@@ -48,7 +48,8 @@ def hardware() -> dict:
         pass
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-            "device": "cpu"}
+            "device": "cpu",  # where the judges ran; a generator's own device is not visible here
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def make_results(*, model: str, manifest: dict, judge, metrics: dict, metric_impl: dict, skipped: dict,
@@ -77,6 +78,23 @@ def make_results(*, model: str, manifest: dict, judge, metrics: dict, metric_imp
         "skipped": skipped,
         "info": info or {},
     }
+
+
+def check_writable(path) -> None:
+    """Fail before an evaluation, not after it: `path` must be a file that can be created."""
+    import tempfile
+
+    from t2vbench.errors import UserError
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give the results file a name, e.g. {path / 'results.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".t2vbench-write-test-"):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror or e}); choose another place for the results") from None
 
 
 def write_results(path, results: dict) -> None:
