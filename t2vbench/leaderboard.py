@@ -2,8 +2,9 @@
 
 Long format, one row per (model, dataset, protocol version, metric, eval seed, train seed), so
 nothing is averaged away: the Markdown view aggregates mean ± sample std (ddof = 1) over seeds, with
-n, per dataset. Results of different protocol versions are never mixed in one cell. A re-run of
-the same (model, dataset, metric, seeds) replaces the older row (latest `date` wins).
+n. A cell only ever averages seeds: results of another dataset config, protocol version, judge or
+sample count go to a table of their own. A re-run of the same (model, dataset, metric, seeds)
+replaces the older row (latest `date` wins).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 from t2vbench.errors import UserError
@@ -24,7 +26,7 @@ ORDER = ["caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slo
          "direction_acc", "caption_acc_heldout", "caption_acc_seen", "motion_com_acc", "temporal_consistency",
          "frame_digit_acc", "frame_action_acc", "fd_frame", "fd_video", "fd2vid", "gam_d_err_real",
          "gam_d_err_own_samples"]
-LOWER_IS_BETTER = ("fd_", "fd2vid", "gam_d_err")
+LOWER_IS_BETTER = ("fd_", "fd2vid")  # the GAM error rates are raw parts of a battle, better neither way
 REAL = "real-data"
 
 
@@ -43,17 +45,32 @@ def _result_files(sources) -> list[Path]:
     return files
 
 
-def load_results(sources) -> list[tuple[Path, dict]]:
-    """Every results JSON among `sources` (folders are searched recursively; other JSON is ignored)."""
+def load_results(sources, warn=lambda m: print(f"t2vbench: warning: {m}", file=sys.stderr)) -> list[tuple[Path, dict]]:
+    """Every results JSON among `sources` (folders are searched recursively; other JSON is ignored, a
+    results file that is damaged is skipped with a warning)."""
     out = []
     for f in _result_files(sources):
         try:
             data = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and isinstance(data.get("metrics"), dict) and "protocol_version" in data:
+        if not (isinstance(data, dict) and isinstance(data.get("metrics"), dict) and "protocol_version" in data):
+            continue
+        why = _damage(data)
+        if why:
+            warn(f"skipped {f}: {why}")
+        else:
             out.append((f, data))
     return out
+
+
+def _damage(r: dict) -> str:
+    for key in ("model", "dataset"):
+        if not isinstance(r.get(key), str) or not r[key]:
+            return f"no '{key}' name"
+    bad = [k for k, v in r["metrics"].items()
+           if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))]
+    return f"metric(s) {', '.join(bad)} are not numbers" if bad else ""
 
 
 def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
@@ -113,11 +130,15 @@ def build(results_dir_or_files, csv_path="leaderboard.csv") -> list[dict]:
     return rows
 
 
+TABLE_KEY = ("dataset", "protocol_version", "dataset_config_sha256", "judge_sha256", "n_samples")
+
+
 def aggregate(rows: list[dict]) -> dict:
-    """{(dataset, protocol_version): {model: {metric: (mean, std or None, n)}}}."""
+    """{(dataset, protocol_version, dataset config, judge, n_samples): {model: {metric: (mean, std or
+    None, n)}}}: only seeds are averaged."""
     groups: dict = {}
     for r in rows:
-        groups.setdefault((r["dataset"], r["protocol_version"]), {}).setdefault(r["model"], {}) \
+        groups.setdefault(tuple(str(r[k]) for k in TABLE_KEY), {}).setdefault(r["model"], {}) \
               .setdefault(r["metric"], []).append(float(r["value"]))
     out = {}
     for key, models in groups.items():
@@ -148,12 +169,18 @@ def render_markdown(rows: list[dict], metrics: list[str] | None = None) -> str:
     if not rows:
         return "_no results_\n"
     parts = []
-    for (dataset, version), models in sorted(aggregate(rows).items()):
+    tables = aggregate(rows)
+    datasets = [k[0] for k in tables]
+    for key, models in sorted(tables.items()):
+        dataset, version, config, judge, n = key
         present = {m for vals in models.values() for m in vals}
         cols = metrics or ([m for m in ORDER if m in present] + sorted(present - set(ORDER)))
         cols = [c for c in cols if c in present]
         head = ["model", *[c + (" ↓" if c.startswith(LOWER_IS_BETTER) else "") for c in cols]]
-        lines = [f"### {dataset} (protocol {version})", "", "| " + " | ".join(head) + " |",
+        title = f"### {dataset} (protocol {version}"
+        if datasets.count(dataset) > 1:  # say what sets this table apart from the dataset's others
+            title += f", config {config[:12]}, judge {judge[:12]}, {n} samples"
+        lines = [title + ")", "", "| " + " | ".join(head) + " |",
                  "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
         order = sorted(models, key=lambda m: (m != REAL, -models[m].get("caption_acc", (0,))[0], m))
         for model in order:

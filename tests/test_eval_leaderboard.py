@@ -58,3 +58,29 @@ def test_cli_prints_markdown_or_csv(tmp_path, capsys):
     assert main(["leaderboard", "--results", str(res), "--csv", str(tmp_path / "lb.csv"), "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("model,dataset,")
     assert main(["leaderboard", "--results", str(tmp_path / "empty-dir-missing")]) == 2
+
+
+def test_only_seeds_are_averaged_other_configs_get_their_own_table(tmp_path):
+    res = tmp_path / "r"
+    _write(res, "a.json", _result("m", 0, 0.5, 2.0))
+    _write(res, "b.json", {**_result("m", 1, 0.7, 2.0), "dataset_config_sha256": "other"})
+    _write(res, "c.json", {**_result("m", 2, 0.9, 2.0), "n_samples": 256})
+    md = lb.render_markdown(lb.build(res, None))
+    assert md.count("### smnist4") == 3 and "config other" in md and "256 samples" in md
+    assert "(1)" in md and "(2)" not in md and "(3)" not in md  # no cell mixes the three results
+
+
+def test_damaged_results_are_skipped_and_an_empty_folder_keeps_the_csv(tmp_path, capsys):
+    res = tmp_path / "r"
+    _write(res, "good.json", _result("m", 0, 0.5, 2.0))
+    _write(res, "noname.json", {k: v for k, v in _result("x", 0, 0.5, 2.0).items() if k != "model"})
+    _write(res, "text.json", {**_result("y", 0, 0.5, 2.0), "metrics": {"caption_acc": "high"}})
+    csv_path = tmp_path / "lb.csv"
+    assert main(["leaderboard", "--results", str(res), "--csv", str(csv_path)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped" in err and "noname.json" in err and "text.json" in err
+    before = csv_path.read_text()
+    assert {r["model"] for r in csv.DictReader(before.splitlines())} == {"m"}
+    (tmp_path / "empty").mkdir()
+    assert main(["leaderboard", "--results", str(tmp_path / "empty"), "--csv", str(csv_path)]) == 2
+    assert csv_path.read_text() == before
