@@ -6,6 +6,7 @@ import pytest
 
 from checks import centre_of_mass, check_track, parse_caption
 from t2vbench.data.dataset import read_split
+from t2vbench.data.format import read_manifest
 from t2vbench.digits import load_digits
 
 
@@ -137,22 +138,38 @@ def test_trajectories_keep_the_promise_for_any_frames_and_size(motions):
     assert checked > 100
 
 
-def test_holdout_captions_only_in_test(make):
-    root = make("dmnist4", n=2000, n_test=2000, holdout="captions")
+MOTION_NAMES = {4: ["left then right", "right then left", "up then down", "down then up"],
+                2: ["left and right", "up and down"]}
+
+
+@pytest.mark.parametrize("name,motions,n", [("dmnist4", 4, 2000), ("smnist2", 2, 1000), ("dmnist2", 2, 1000)])
+def test_holdout_captions_only_in_test(make, name, motions, n):
+    root = make(name, n=n, n_test=n, holdout="captions")
+    names = MOTION_NAMES[motions]
+
     def combos(split):
         data = read_split(root, split, columns=["caption", "heldout"])
-        names = ["left then right", "right then left", "up then down", "down then up"]
         rule = []
         for c in data["caption"]:
             slots = parse_caption(c)
             total = sum(d + names.index(f"{a} {l} {b}") for d, a, l, b in slots)
-            rule.append(total % 4 == 0)
+            rule.append(total % motions == 0)
         return np.array(rule), data["heldout"]
     rule_train, flag_train = combos("train")
     rule_test, flag_test = combos("test")
     assert not rule_train.any() and not flag_train.any()
     assert np.array_equal(rule_test, flag_test)
-    assert 0.18 < rule_test.mean() < 0.32  # a quarter of the combinations
+    share = 1 / motions  # a quarter of the combinations with four motions, half with two
+    assert share - 0.07 < rule_test.mean() < share + 0.07
+    semantics = read_manifest(root)["caption_semantics"]
+    assert semantics.startswith(f"'X {'then' if motions == 4 else 'and'} Y'") and "Held out" in semantics
+
+
+@pytest.mark.parametrize("name,motions", [("smnist4", 4), ("smnist2", 2)])
+def test_manifest_describes_the_datasets_own_motions(make, name, motions):
+    semantics = read_manifest(make(name, n=64, n_test=16))["caption_semantics"]
+    assert semantics.startswith(f"'X {'then' if motions == 4 else 'and'} Y'")
+    assert ("'X and Y'" in semantics) == (motions == 2) and "Held out" not in semantics
 
 
 def test_all_digits_and_motions_occur(make):

@@ -42,8 +42,6 @@ class MovingMNIST:
         if n_test < 0:
             raise UserError(f"--n-test must be >= 0 (got {n_test})")
         frames, size, digit_size = int(opts.get("frames", 16)), int(opts.get("size", 64)), 28
-        if size < digit_size + 4:
-            raise UserError(f"--size {size} is too small for {digit_size}x{digit_size} digits; use >= {digit_size + 4}")
         holdout = opts.get("holdout") or "none"
         if holdout not in ("none", "captions"):
             raise UserError(f"--holdout must be 'none' or 'captions' (got {holdout!r})")
@@ -58,6 +56,9 @@ class MovingMNIST:
             "speed_min": int(opts.get("speed_min", lo)), "speed_max": int(opts.get("speed_max", hi)),
             "holdout": holdout, "compositing": "saturating_sum",
         }
+        if size < digit_size + 4:
+            raise UserError(f"--size {size} is too small for {digit_size}x{digit_size} digits; "
+                            f"{_fix_for_no_speed({**cfg, 'size': digit_size + 3})}")
         if cfg["motions"] == 4 and frames < 6:
             raise UserError(f"--frames {frames} is too few for a four-motion clip (each leg needs 3 frames); use >= 6")
         if frames < 2:
@@ -65,7 +66,7 @@ class MovingMNIST:
         if len(valid_speeds(cfg)) == 0:
             raise UserError(f"no speed in {cfg['speed_min']}..{cfg['speed_max']} px/frame fits "
                             f"{'exactly one bounce' if self.motions == 4 else 'a bounce'} in {frames} frames on a "
-                            f"{size}px canvas; use fewer --frames or a larger --size")
+                            f"{size}px canvas; {_fix_for_no_speed(cfg)}")
         self._digits_path = opts.get("digits")
         cfg["digit_source_sha256"] = self.digits().sha256
         return cfg
@@ -100,17 +101,20 @@ class MovingMNIST:
 
     def semantics(self, cfg: dict) -> str:
         T, R = cfg["frames"], cfg["size"] - cfg["digit_size"]
-        if cfg["motions"] == 4:
+        M = cfg["motions"]
+        if M == 4:
             how = ("'X then Y': the digit moves in direction X at a constant integer speed, reflects off that "
                    "wall exactly once, then moves in direction Y until the clip ends; each leg shows at least 3 "
                    "frames; it never reaches the opposite wall. 'then' fixes the order of the two legs.")
-        if cfg["holdout"] == "captions" and cfg["motions"] == 2:
-            how += (" With --holdout captions, Sync-DRAW's protocol: each digit is trained with one of its two motions"
-                    " and tested on the other as well.")
         else:
             how = ("'X and Y': the digit moves back and forth along that axis at a constant integer speed with "
                    "exact reflections, first direction random; the first reflection comes after at least 2 steps "
                    "and at least 2 steps before the end, so every clip shows a turn.")
+        if cfg["holdout"] == "captions":
+            how += (f" Held out (--holdout captions): captions whose digit ids plus motion ids sum to a multiple of "
+                    f"{M} never occur in train; test draws all captions and marks these in its 'heldout' column.")
+            if M == 2 and cfg["digits_per_video"] == 1:
+                how += " This is Sync-DRAW's split: each digit trains with one of its two motions."
         return (f"{how} Motion is along one axis only; the other coordinate is constant; the digit never leaves "
                 f"the {cfg['size']}x{cfg['size']} canvas (free range {R}px, {T} frames, speeds "
                 f"{cfg['speed_min']}..{cfg['speed_max']} px/frame). Two digits combine by saturating sum; slot "
@@ -173,3 +177,13 @@ class SMNIST2(MovingMNIST):
 
 class DMNIST2(MovingMNIST):
     name, digits_per_video, motions = "dmnist2", 2, 2
+
+
+def _fix_for_no_speed(cfg: dict) -> str:
+    """What to change when no speed fits: more frames (every leg needs its steps) or a larger canvas."""
+    if cfg["frames"] < 5:
+        return "use --frames >= 5 (a turn needs at least 2 steps on each side)"
+    for size in range(cfg["size"] + 1, 4 * cfg["size"] + 4 * cfg["frames"] * cfg["speed_max"] + 64):
+        if len(valid_speeds({**cfg, "size": size})):
+            return f"use --size >= {size} for {cfg['frames']} frames, or fewer --frames"
+    return "use fewer --frames or a larger --size"
