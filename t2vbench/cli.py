@@ -51,6 +51,9 @@ for _spec in COMMANDS:
             raise
 
 
+RESUME_HINT = "re-run the same command to resume (`t2vbench run`: add --resume)"
+
+
 def main(argv=None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="t2vbench", standalone_mode=False)
@@ -59,8 +62,8 @@ def main(argv=None) -> int:
     except UserError as e:
         click.echo(f"t2vbench: error: {e}", err=True)
         return 2
-    except click.exceptions.Abort:
-        click.echo("t2vbench: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo(f"t2vbench: interrupted; {RESUME_HINT}", err=True)
         return 130
     except click.ClickException as e:  # bad usage: one line, with the way to more help
         hint = ""
@@ -68,9 +71,6 @@ def main(argv=None) -> int:
             hint = f" (see `{e.ctx.command_path} --help`)"
         click.echo(f"t2vbench: error: {e.format_message()}{hint}", err=True)
         return e.exit_code
-    except KeyboardInterrupt:
-        click.echo("t2vbench: interrupted; re-run the same command to resume", err=True)
-        return 130
     return 0
 
 

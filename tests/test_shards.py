@@ -196,6 +196,25 @@ def test_killed_process_resumes_to_the_same_bytes(tmp_path, mnist_dir):
     assert _digest(root) == _digest(clean)
 
 
+def test_ctrl_c_stops_a_parallel_run_promptly(tmp_path, mnist_dir):
+    """Ctrl-C reaches the whole process group; the queued shards (here ~390) must not be rendered first."""
+    out = tmp_path / "c"
+    root = out / "smnist4"
+    args = [sys.executable, "-m", "t2vbench.cli", "make-dataset", "smnist4", "--out", str(out), "-q", "--workers",
+            "2", "--n", "200000", "--n-test", "0", "--shard-size", "500", "--digits", str(mnist_dir)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(root.glob("train-*.h5"))) < 2:
+        time.sleep(0.02)
+    t0 = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and "re-run the same command to resume" in err, err
+    assert time.time() - t0 < 10
+    assert not (root / "manifest.json").exists() and not list(root.glob(".*tmp*"))
+    assert len(list(root.glob("train-*.h5"))) < 100
+
+
 def test_concurrent_slices_do_not_disturb_each_other(tmp_path, mnist_dir):
     out = tmp_path / "par"
     args = [sys.executable, "-m", "t2vbench.cli", "make-dataset", "smnist4", "--out", str(out), "-q", "--n", "8000",

@@ -85,9 +85,14 @@ def render_job(builder, cfg: dict, base: dict, job: ShardJob, root: Path, level:
 
 
 def _worker_init():
+    import signal
+
     import numba
 
     numba.set_num_threads(1)  # processes, not threads, carry the parallelism here
+    # Ctrl-C reaches the whole process group: the parent alone stops the run; a worker that caught it
+    # would report one failed shard and go on with the next
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _worker(builder, cfg: dict, base: dict, job: ShardJob, root: str, level: int) -> dict:
@@ -205,10 +210,14 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
         else:
             with ProcessPoolExecutor(min(workers, len(todo)), mp.get_context("spawn"), _worker_init) as pool:
                 futures = {pool.submit(_worker, builder, cfg, base, job, str(root), level): job for job in todo}
-                for fut in as_completed(futures):
-                    job = futures[fut]
-                    entries[job.file] = fut.result()
-                    bar.update(job.stop - job.start)
+                try:
+                    for fut in as_completed(futures):
+                        job = futures[fut]
+                        entries[job.file] = fut.result()
+                        bar.update(job.stop - job.start)
+                except BaseException:  # Ctrl-C or a failed shard: drop the queue, let running shards land
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
 
     missing = [j.file for j in jobs if not (root / j.file).exists()]
     if missing and num_shards > 1 and not finalize:
