@@ -60,6 +60,11 @@ def test_overrides_and_hash():
         resolve("nope", "smoke")
     with pytest.raises(UserError, match="unknown protocol"):
         resolve("ircgan", "fast")
+    for bad, says in (("train.iters=abc", "expected an integer"), ("train.iters=-1", "must be positive"),
+                      ("train.amp=1", "expected true or false"), ("train.betas=0.5", "expected a JSON list")):
+        with pytest.raises(UserError, match=says):
+            resolve("ircgan", "smoke", [bad])
+    assert resolve("ircgan", "smoke", ["train.lr_g=1"])["train"]["lr_g"] == 1.0  # an int may stand for a float
 
 
 # ---------------------------------------------------------------- the whole path
@@ -176,6 +181,16 @@ def _one_line_error(capsys, argv) -> str:
 def test_unknown_model_is_one_line(data, tmp_path, capsys):
     line = _one_line_error(capsys, ["run", "vgan-x", "--dataset", str(data), "--out", str(tmp_path)])
     assert "unknown model 'vgan-x'" in line and "ircgan" in line
+
+
+def test_bad_set_value_and_missing_cuda_are_one_line_and_write_nothing(data, tmp_path, capsys):
+    args = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path / "r")]
+    assert "expected an integer" in _one_line_error(capsys, [*args, "--set", "train.iters=abc"])
+    assert not (tmp_path / "r").exists()  # the corrected command can start afresh
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "CUDA device" in _one_line_error(capsys, [*args, "--device", "cuda"])
 
 
 def test_dataset_that_does_not_fit_is_one_line(make, tmp_path, capsys):

@@ -21,7 +21,8 @@ from t2vbench.errors import UserError
 @click.option("--resume", is_flag=True, help="continue a stopped run in the same folder (same result)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set train.iters=500 --set model.ngf=32 (repeatable)")
-@click.option("--device", default=None, help="cpu or cuda (default: cuda when present)")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="cpu or cuda (default: cuda when present; under torchrun each rank takes its LOCAL_RANK GPU)")
 @click.option("--judge", default=None, type=click.Path(dir_okay=False),
               help="judge file for the evaluation (default: the one shipped for the dataset)")
 @click.option("--threads", type=int, default=None,

@@ -92,8 +92,30 @@ def apply_override(cfg: dict, path: list[str], value) -> None:
             known = ", ".join(sorted(node)) if isinstance(node, dict) else "nothing (not a section)"
             raise UserError(f"unknown config key '{'.'.join(path)}': {where} has {known}")
         if i == len(path) - 1:
-            node[part] = value
+            node[part] = _same_kind(".".join(path), node[part], value)
         node = node[part]
+
+
+POSITIVE = ("train.iters", "train.batch", "train.log_every", "train.sample_every", "train.ckpt_every")
+
+
+def _same_kind(key: str, default, value):
+    """An override keeps the default's type (an int may stand for a float), and the step counts stay
+    positive: a bad value fails here, before the run folder is touched."""
+    kinds = ((bool, "true or false"), (int, "an integer"), (float, "a number"), (str, "a string"),
+             (list, "a JSON list"), (dict, "a JSON object"))
+    for kind, words in kinds:
+        if isinstance(default, kind):
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                ok, value = True, float(value)
+            if not ok:
+                raise UserError(f"--set {key}={json.dumps(value) if not isinstance(value, str) else value}: "
+                                f"expected {words} (default {json.dumps(default)})")
+            if key in POSITIVE and value <= 0:
+                raise UserError(f"--set {key}={value}: must be positive (default {default})")
+            return value
+    return value
 
 
 def resolve(name: str, protocol: str = "quick", overrides=()) -> dict:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from t2vbench.errors import UserError
+
 
 @dataclass
 class Dist:
@@ -38,7 +40,12 @@ def setup(device: str | None = None) -> Dist:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {device!r}; use cpu or cuda")
     if device == "cuda":
+        if local >= torch.cuda.device_count():
+            raise UserError(f"--device cuda: this process sees {torch.cuda.device_count()} CUDA device(s) "
+                            f"(torch {torch.__version__}) and needs device {local}; use --device cpu")
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     if world > 1:
