@@ -49,12 +49,17 @@ def save_gif(frames: np.ndarray, path, fps: float = 8.0) -> Path:
     """Write (T, H, W) uint8 frames as a looping GIF, atomically."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     from t2vbench.data.format import atomic_file
+    from t2vbench.errors import UserError
 
+    path = Path(path)
     images = [Image.fromarray(f) for f in np.asarray(frames, np.uint8)]
     duration = max(20, int(round(1000 / fps / 10)) * 10)  # GIF delays are in 1/100 s
-    with atomic_file(path) as f:
-        images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as f:
+            images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+    except OSError as e:
+        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        raise UserError(f"cannot write {path} ({why}); choose another --out") from None
     return path

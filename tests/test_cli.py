@@ -24,6 +24,10 @@ def run(args, capsys):
     (["make-dataset", "smnist4", "--frames", "4"], "too few for a four-motion clip"),
     (["make-dataset", "smnist4", "--frames", "40"], "no speed"),
     (["make-dataset", "smnist4", "--size", "30"], "too small"),
+    (["make-dataset", "smnist4", "--size", "32"], "use --size >= 44"),
+    (["make-dataset", "smnist2", "--frames", "4"], "use --frames >= 5"),
+    (["make-dataset", "smnist4", "--size", "100000"], "GiB of memory"),
+    (["make-dataset", "smnist4", "--n", "100000000000"], "at most 99999 shards"),
     (["make-dataset", "smnist4", "--kth-dir", "/tmp"], "does not apply to smnist4"),
     (["make-dataset", "smnist4", "--shard-size", "0"], "--shard-size must be positive"),
     (["make-dataset", "smnist4", "--seed", "-1"], "--seed must be in"),
@@ -72,6 +76,21 @@ def test_unreadable_digits(capsys, tmp_path, mnist_dir):
         code, _, err = run(["make-dataset", "smnist4", "--digits", str(path), "--out", str(tmp_path / "o")], capsys)
         assert code == 2 and "t2vbench: error:" in err and len(err.strip().splitlines()) == 1, (what, err)
         assert not (tmp_path / "o").exists()
+
+
+def test_outputs_that_cannot_be_written_are_one_line(make, capsys, tmp_path, mnist_dir):
+    (tmp_path / "smnist4").write_text("")  # a file where the dataset folder would go
+    (tmp_path / "plain").write_text("")
+    root = make("smnist4", n=64, n_test=16)
+    for args, needle in (
+        (["make-dataset", "smnist4", "--n", "8", "--digits", str(mnist_dir), "--out", str(tmp_path)], "is a file"),
+        (["preview", str(root), "--out", str(tmp_path / "plain" / "p.gif")], "cannot write"),
+        (["preview", str(root), "--fps", "0"], "--fps"),
+        (["review-kth", str(root)], "not a KTH-4 dataset"),
+    ):
+        code, _, err = run(args, capsys)
+        lines = err.strip().splitlines()
+        assert code != 0 and len(lines) == 1 and needle in lines[0], (args, err)
 
 
 def test_preview_of_an_empty_split(make, capsys, tmp_path):

@@ -23,6 +23,9 @@ def direction_sheet(root, out_png, split: str = "test", per_scenario: int = 25, 
     from t2vbench.errors import UserError
 
     data = read_split(root, split)
+    if "label/action" not in data or "label/scenario" not in data:
+        raise UserError(f"{root} is not a KTH-4 dataset (no action/scenario labels); review-kth checks the "
+                        "directions that `t2vbench make-dataset kth4` inferred")
     action = data["label/action"][:, 0]
     scenario = data["label/scenario"][:, 0]
     rng = np.random.default_rng(seed)

@@ -140,7 +140,7 @@ def info(path, verify, examples, as_json):
 @click.option("--split", default="test", show_default=True)
 @click.option("--n", "count", type=int, default=12, show_default=True, help="Clips in the grid.")
 @click.option("--cols", type=int, default=4, show_default=True)
-@click.option("--fps", type=float, default=8.0, show_default=True)
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True)
 def preview(path, out, split, count, cols, fps):
     """Write a GIF grid of clips from the dataset at PATH, each with its caption underneath."""
     from t2vbench.data.dataset import read_split

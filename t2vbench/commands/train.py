@@ -60,7 +60,7 @@ def run(model, dataset, protocol, seed, out, resume, overrides, device, judge, t
 @click.option("--n", "n", default=1, show_default=True, type=click.IntRange(1, 64),
               help="number of samples (a row of clips)")
 @click.option("--seed", type=int, default=0, show_default=True, help="first sample's seed")
-@click.option("--fps", type=int, default=8, show_default=True)
+@click.option("--fps", type=click.IntRange(min=1), default=8, show_default=True)
 def sample(run_dir, caption, out, n, seed, fps):
     """Generate clips for CAPTION from a trained run folder RUN."""
     import torch

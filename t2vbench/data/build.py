@@ -9,7 +9,9 @@ layout, so any shard size, worker count or cluster slicing gives the same bytes.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -35,12 +37,35 @@ class ShardJob:
         return shard_filename(self.split, self.index, self.of)
 
 
+MAX_SHARDS = 99_999  # shard names carry 5-digit numbers (format.shard_name)
+
+
 def plan_shards(counts: dict, shard_size: int) -> list[ShardJob]:
     jobs = []
     for split, n in counts.items():
         k = -(-n // shard_size)
+        if k > MAX_SHARDS:
+            raise UserError(f"{n} {split} videos make {k} shards of {shard_size}; a split holds at most "
+                            f"{MAX_SHARDS} shards: use a larger --shard-size or fewer videos")
         jobs += [ShardJob(split, i, k, i * shard_size, min(n, (i + 1) * shard_size)) for i in range(k)]
     return jobs
+
+
+def _check_memory(builder, cfg: dict, counts: dict, shard_size: int) -> None:
+    """A shard is rendered whole in memory: refuse one that cannot fit, before any work."""
+    shape = getattr(builder, "video_shape", None)
+    if shape is None or not hasattr(os, "sysconf"):
+        return
+    videos = min(shard_size, max(counts.values(), default=0))
+    need = videos * math.prod(shape(cfg)) * int(cfg.get("channels", 1))
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return
+    if need > ram // 2:
+        raise UserError(f"a shard of {videos} videos of {' x '.join(map(str, shape(cfg)))} px needs "
+                        f"{need / 2**30:.1f} GiB of memory, this machine has {ram / 2**30:.0f} GiB: use a smaller "
+                        "--shard-size or --size")
 
 
 def shard_attrs(builder, cfg: dict) -> dict:
@@ -177,11 +202,17 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
     cfg_hash = base["config_sha256"]
     counts = builder.counts(cfg)
     jobs = plan_shards(counts, shard_size)
+    _check_memory(builder, cfg, counts, shard_size)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} is a file; the dataset needs a folder there: choose another --out")
     state = _check_output(root, base, overwrite, jobs)
     if state == "complete":
         log(f"{root} is already complete (same config {cfg_hash[:12]}); nothing to do (--overwrite rebuilds it)")
         return json.loads((root / MANIFEST).read_text())
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {root} ({e.strerror or e}); choose another --out") from None
 
     entries: dict[str, dict] = {}
     mine = [] if finalize else [j for n, j in enumerate(jobs) if n % num_shards == shard_index]
