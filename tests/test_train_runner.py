@@ -130,6 +130,11 @@ def test_sample_command_and_its_errors(smoke, tmp_path, capsys):
     assert main(["sample", str(run_dir), "--caption", "digit 3 is dancing", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dancing" in err[0]
+    for caption, says in (("digit 3", "grammar"),  # known words, no promise about motion
+                          ("digit 3 is moving up then right", "grammar")):  # no such motion
+        assert main(["sample", str(run_dir), "--caption", caption, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
 
 
 def test_list_shows_models_datasets_protocols(capsys):

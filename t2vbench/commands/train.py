@@ -76,6 +76,7 @@ def sample(run_dir, caption, out, n, seed, fps):
     if unknown:
         raise UserError(f"the caption has words this model never saw ({', '.join(unknown)}); "
                         f"its vocabulary: {' '.join(vocab.words[4:])}")
+    _check_grammar(caption, ds)
     try:
         ids = vocab.encode(caption, ds["token_length"])
     except ValueError as e:
@@ -84,6 +85,21 @@ def sample(run_dir, caption, out, n, seed, fps):
     videos = model.generate(tokens, torch.arange(seed, seed + n))
     write_grid(out, videos.numpy(), [caption] * n, cols=min(n, 8), fps=fps)
     click.echo(out)
+
+
+def _check_grammar(caption: str, ds: dict) -> None:
+    """Known words are not enough ("digit 3" would pass): the caption must parse by the dataset's
+    grammar. Checked when the run's dataset is still where it was trained."""
+    from t2vbench.data.format import read_manifest
+    from t2vbench.eval.caption import CaptionParser
+
+    try:
+        manifest = read_manifest(ds["root"])
+    except (UserError, KeyError, OSError):
+        return
+    parser = CaptionParser.from_dataset(ds["root"], manifest, list(manifest.get("labels", {})))
+    slots = int(manifest.get("config", {}).get("digits_per_video", 1))
+    parser.labels_for([caption], slots)
 
 
 @click.command("list")
