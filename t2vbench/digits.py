@@ -131,7 +131,8 @@ def load_npz(path: Path) -> Digits:
         with z:
             arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except (OSError, ValueError, KeyError, EOFError) as e:
-        raise UserError(f"cannot read {path} as MNIST .npz (keys x_train, y_train, x_test, y_test): {e}") from None
+        why = "not an .npz archive" if "allow_pickle" in str(e) else str(e).splitlines()[0]
+        raise UserError(f"cannot read {path} as MNIST .npz (keys x_train, y_train, x_test, y_test): {why}") from None
     for a in arrays:
         if a.dtype.kind not in "ui" or a.size == 0 or a.min() < 0 or a.max() > 255:
             raise UserError(f"{path}: digits must be integer pixels in 0..255 and labels 0..9 "
@@ -209,6 +210,9 @@ def load_digits(path=None, allow_download: bool = True, warn=lambda m: print(m, 
         path = Path(path).expanduser()
         if not path.exists():
             raise UserError(f"--digits {path} does not exist")
+        if path.is_file() and path.suffix != ".npz" and any(path.name.startswith(stem) for stem, _ in IDX_FILES.values()):
+            raise UserError(f"{path} is one MNIST IDX file; --digits takes the folder that holds all four "
+                            f"(--digits {path.parent})")
         return load_npz(path) if path.is_file() else load_idx_folder(path)
     cache = cache_dir()
     if all(_find_idx(cache, stem) for stem, _ in IDX_FILES.values()):

@@ -68,6 +68,10 @@ def _bad_digit_sources(tmp_path, mnist_dir):
     z = np.zeros((5, 28, 28), np.float32)
     np.savez(tmp_path / "f.npz", x_train=z, y_train=np.zeros(5, int), x_test=z, y_test=np.zeros(5, int))
     out["float npz"] = tmp_path / "f.npz"
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\0" * 16))
+    out["one IDX file"] = tmp_path / "t10k-images-idx3-ubyte.gz"
+    (tmp_path / "notes.txt").write_text("hello")
+    out["text file"] = tmp_path / "notes.txt"
     return out
 
 
@@ -75,6 +79,9 @@ def test_unreadable_digits(capsys, tmp_path, mnist_dir):
     for what, path in _bad_digit_sources(tmp_path, mnist_dir).items():
         code, _, err = run(["make-dataset", "smnist4", "--digits", str(path), "--out", str(tmp_path / "o")], capsys)
         assert code == 2 and "t2vbench: error:" in err and len(err.strip().splitlines()) == 1, (what, err)
+        assert "allow_pickle" not in err, (what, err)
+        if what == "one IDX file":
+            assert f"--digits {tmp_path}" in err
         assert not (tmp_path / "o").exists()
 
 
