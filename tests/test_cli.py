@@ -119,6 +119,16 @@ def test_shard_missing_a_column(make, capsys, tmp_path):
     assert code == 2 and "corrupt shard" in err and len(err.strip().splitlines()) == 1
 
 
+def test_missing_shard_says_rerun(make, capsys, tmp_path):
+    import shutil
+
+    root = tmp_path / "d"
+    shutil.copytree(make("smnist4", n=3000, n_test=1000), root)
+    (root / "train-00001-of-00002.h5").unlink()
+    code, _, err = run(["info", str(root), "--verify"], capsys)
+    assert code == 2 and "is missing" in err and "re-run" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_corrupt_shard_in_info(make, capsys, tmp_path):
     import shutil
 

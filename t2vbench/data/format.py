@@ -113,6 +113,9 @@ def open_shard(path):
     """Open a shard read-only, or raise the one-line UserError every reader gives for a bad file."""
     import h5py
 
+    if not Path(path).exists():
+        raise UserError(f"shard {path} is missing; re-run the make-dataset command that made this dataset "
+                        "(it renders only what is missing)")
     try:
         return h5py.File(path, "r")
     except OSError as e:

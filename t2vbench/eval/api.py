@@ -134,7 +134,8 @@ def score_videos(video: np.ndarray, labels: dict, heldout, manifest: dict, root,
                 metrics[f"{k}_{tag}"] = v
                 impl[f"{k}_{tag}"] = impl[k]
     else:
-        skipped["caption_acc_heldout"] = "the dataset has no held-out captions (make it with --holdout captions)"
+        how = " (make it with --holdout captions)" if "holdout" in manifest.get("config", {}) else ""
+        skipped["caption_acc_heldout"] = f"the dataset has no held-out captions{how}"
     # temporal consistency of the per-frame reading of the first attribute (digit / action)
     fr = np.sort(out["frame_reading"], axis=2)  # (N, T, S)
     same = np.all(fr == fr[:, :1], axis=(1, 2))
