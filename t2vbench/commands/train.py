@@ -14,7 +14,7 @@ from t2vbench.errors import UserError
 @click.option("--dataset", "dataset", required=True, type=click.Path(file_okay=False),
               help="dataset folder (the one holding manifest.json), e.g. data/smnist4")
 @click.option("--protocol", type=click.Choice(["smoke", "quick", "paper"]), default="quick", show_default=True,
-              help="training budget: smoke (CI, < 2 min CPU), quick (<= 30 min on 2 CPU cores), paper (GPU)")
+              help="training budget: smoke (CI, < 2 min CPU), quick (<= 30 min on one CPU core), paper (GPU)")
 @click.option("--seed", type=int, default=0, show_default=True, help="training seed")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="runs folder; the run goes to OUT/<model>-<dataset>-<protocol>-seed<S>/")

@@ -96,12 +96,19 @@ def apply_override(cfg: dict, path: list[str], value) -> None:
         node = node[part]
 
 
-POSITIVE = ("train.iters", "train.batch", "train.log_every", "train.sample_every", "train.ckpt_every")
+ZERO_OK = ("train.bn_recalibrate_batches",)  # 0 turns it off
+OPTIONAL_COUNTS = {"eval.n_samples": 2, "text.pretrain.epochs": 1}  # None (= the protocol's) or at least this
 
 
 def _same_kind(key: str, default, value):
-    """An override keeps the default's type (an int may stand for a float), and the step counts stay
-    positive: a bad value fails here, before the run folder is touched."""
+    """An override keeps the default's type (an int may stand for a float); counts stay >= 1, learning
+    rates > 0, other positive numbers >= 0 (a weight of 0 is an ablation): a bad value fails here,
+    before the run folder is touched."""
+    if key in OPTIONAL_COUNTS:
+        least = OPTIONAL_COUNTS[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise UserError(f"--set {key}={value}: expected null or an integer >= {least}")
+        return value
     kinds = ((bool, "true or false"), (int, "an integer"), (float, "a number"), (str, "a string"),
              (list, "a JSON list"), (dict, "a JSON object"))
     for kind, words in kinds:
@@ -112,8 +119,11 @@ def _same_kind(key: str, default, value):
             if not ok:
                 raise UserError(f"--set {key}={json.dumps(value) if not isinstance(value, str) else value}: "
                                 f"expected {words} (default {json.dumps(default)})")
-            if key in POSITIVE and value <= 0:
-                raise UserError(f"--set {key}={value}: must be positive (default {default})")
+            if kind is int and default > 0 and value < 1 and key not in ZERO_OK:
+                raise UserError(f"--set {key}={value}: must be at least 1 (default {default})")
+            if kind is float and default >= 0 and (value < 0 or (value == 0 and ".lr" in f".{key.split('.')[-1]}")):
+                raise UserError(f"--set {key}={value}: must be {'positive' if 'lr' in key else '>= 0'} "
+                                f"(default {default})")
             return value
     return value
 

@@ -257,6 +257,34 @@ def _pretrain_text(model, data, cfg, seed, d, run_dir, jlog, progress):
                          "state": model.text.state_dict()})
 
 
+def _dry_run(model, data, d) -> None:
+    """Generate two clips and score them, in eval mode, leaving every random state as it was: a config
+    that builds but cannot run (a zero width, a mismatched shape) fails now, not after stage 1."""
+    rng = torch.get_rng_state()
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            tokens = data.tokens[:2].to(d.device)
+            video = model.generate(tokens, torch.arange(2))
+            model.video_text_logit(video.to(d.device), tokens)
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise UserError(f"the model cannot run with this config ({str(e).splitlines()[0][:200]}); "
+                        "check the --set values") from None
+    finally:
+        torch.set_rng_state(rng)
+        model.train(was_training)
+
+
+def _check_evaluation(cfg: dict, dataset, judge) -> None:
+    """The evaluation's judge and dataset, checked before training rather than after it."""
+    try:
+        from t2vbench.eval.api import _dataset_and_judge
+    except ImportError:
+        return
+    _dataset_and_judge(dataset, judge)
+
+
 def _prepare_run_dir(run_dir: Path, identity: dict, resume: bool) -> bool:
     """Check an existing folder against this run; return True when there is state to resume."""
     cfg_path = run_dir / "config.json"
@@ -307,20 +335,29 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
                 "global_batch": int(cfg["train"]["batch"]) * d.world, "t2vbench_version": __version__,
                 "torch": torch.__version__, "device": d.device.split(":")[0]}
     has_state = _prepare_run_dir(run_dir, identity, resume)  # read-only on every rank: all fail alike
+    tcfg = cfg["train"]
+    iters, batch = int(tcfg["iters"]), int(tcfg["batch"])
+    # Everything a config or an argument can get wrong fails here, before the run folder is written:
+    # a folder with a config.json would refuse the corrected command line.
+    torch.manual_seed(mix_seed(seed, "init"))
+    model = build_model(cfg, data.vocab_size, data.channels).to(d.device)
+    data.indices(seed, 0, batch, d)
+    _dry_run(model, data, d)
+    if evaluate:
+        _check_evaluation(cfg, dataset, judge)
     barrier(d)
     if d.main:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        try:
+            (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {run_dir} ({e.strerror or e}); choose another --out") from None
         if not has_state:
             write_json_atomic(run_dir / "config.json", identity)
     barrier(d)
 
-    torch.manual_seed(mix_seed(seed, "init"))
-    model = build_model(cfg, data.vocab_size, data.channels).to(d.device)
     if d.active:
         broadcast_state(model)
     jlog = JsonlLog(run_dir / "log.jsonl", d.main)
-    tcfg = cfg["train"]
-    iters, batch = int(tcfg["iters"]), int(tcfg["batch"])
     near = float(tcfg.get("near_mismatch", 0.0))
     last = run_dir / "checkpoints" / "last.pt"
     state = ckpt.load(last, map_location=d.device) if resume and last.exists() else None
@@ -342,7 +379,9 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
     amp = bool(tcfg.get("amp")) and d.device.startswith("cuda")
     scalers = (torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda")) if amp else (None, None)
     acc, elapsed = {}, 0.0
-    if state is not None:
+    if state is None:  # a fresh stage 2 starts from its own seed, whether or not stage 1 ran in this process
+        torch.manual_seed(mix_seed(seed, "stage2"))
+    else:
         model.load_state_dict(state["model"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
@@ -488,7 +527,10 @@ def load_run(run_dir, device: str = "cpu"):
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         raise UserError(f"{run_dir} is not a t2vbench run folder (no config.json); pass the folder `t2vbench run` made")
-    identity = json.loads(cfg_path.read_text())
+    try:
+        identity = json.loads(cfg_path.read_text())
+    except ValueError as e:
+        raise UserError(f"cannot read {cfg_path} ({e}); it is damaged: re-run the training") from None
     final, last = run_dir / "model.pt", run_dir / "checkpoints" / "last.pt"
     if final.exists():
         state = ckpt.load(final, device)
