@@ -60,7 +60,7 @@ def test_overrides_and_hash():
         resolve("nope", "smoke")
     with pytest.raises(UserError, match="unknown protocol"):
         resolve("ircgan", "fast")
-    for bad, says in (("train.iters=abc", "expected an integer"), ("train.iters=-1", "must be positive"),
+    for bad, says in (("train.iters=abc", "expected an integer"), ("train.iters=-1", "at least 1"),
                       ("train.amp=1", "expected true or false"), ("train.betas=0.5", "expected a JSON list")):
         with pytest.raises(UserError, match=says):
             resolve("ircgan", "smoke", [bad])
@@ -190,8 +190,15 @@ def test_unknown_model_is_one_line(data, tmp_path, capsys):
 
 def test_bad_set_value_and_missing_cuda_are_one_line_and_write_nothing(data, tmp_path, capsys):
     args = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path / "r")]
-    assert "expected an integer" in _one_line_error(capsys, [*args, "--set", "train.iters=abc"])
-    assert not (tmp_path / "r").exists()  # the corrected command can start afresh
+    for extra, says in ((["--set", "train.iters=abc"], "expected an integer"),
+                        (["--set", "model.ngf=0"], "at least 1"),
+                        (["--set", "train.lr_d=0"], "must be positive"),
+                        (["--set", "eval.n_samples=0"], "integer >= 2"),
+                        (["--set", "train.batch=100000"], "fewer than one global batch"),
+                        (["--set", "text.mode=fancy"], "text.mode"),
+                        (["--judge", str(tmp_path / "missing.pt")], "does not exist")):
+        assert says in _one_line_error(capsys, [*args, *extra]), extra
+        assert not (tmp_path / "r").exists(), extra  # the corrected command can start afresh
     import torch
 
     if not torch.cuda.is_available():
@@ -223,3 +230,17 @@ def test_corrupt_checkpoint_is_one_line(data, smoke, tmp_path, capsys):
     line = _one_line_error(capsys, ["sample", str(run_dir), "--caption", "digit 1 is moving up then down",
                                     "--out", str(tmp_path / "x.gif")])
     assert "corrupt checkpoint" in line and "model.pt" in line
+    (run_dir / "config.json").write_text("{ half a file")
+    line = _one_line_error(capsys, ["sample", str(run_dir), "--caption", "digit 1 is moving up then down",
+                                    "--out", str(tmp_path / "x.gif")])
+    assert "config.json" in line and "damaged" in line
+
+
+def test_a_killed_save_leaves_no_temp_behind_the_next_save(tmp_path):
+    from t2vbench.train import checkpoint as ckpt
+
+    stale = tmp_path / ".last.pt.tmp-otherhost-12345"  # what a save killed in another process leaves
+    stale.write_bytes(b"half a checkpoint")
+    ckpt.save(tmp_path / "last.pt", {"format": 1, "step": 3})
+    assert not stale.exists() and ckpt.load(tmp_path / "last.pt")["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]

@@ -1,7 +1,7 @@
 """Atomic checkpoints: torch.save to a hidden temp file in the same folder, fsync, os.replace.
 
-A final name therefore always holds a complete checkpoint; a killed save leaves only a temp file,
-which the next save overwrites. Checkpoints hold only tensors and plain Python values, so they load
+A final name therefore always holds a complete checkpoint; a killed save leaves only a temp file
+(named for its process), which the next save of that checkpoint deletes. Checkpoints hold only tensors and plain Python values, so they load
 with `weights_only=True` (no pickled code runs on load).
 """
 from __future__ import annotations
@@ -16,8 +16,11 @@ def save(path, obj) -> None:
 
     from t2vbench.data.format import atomic_file
 
+    from t2vbench.data.writer import remove_stale_temps
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, [path.name])  # one writer per run folder: any temp is a killed save's
     with atomic_file(path) as f:
         torch.save(obj, f)
 
