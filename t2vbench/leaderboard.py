@@ -3,7 +3,7 @@
 Long format, one row per (model, dataset, protocol version, metric, eval seed, train seed), so
 nothing is averaged away: the Markdown view aggregates mean ± sample std (ddof = 1) over seeds, with
 n. A cell only ever averages seeds: results of another dataset config, protocol version, judge or
-sample count go to a table of their own. A re-run of the same (model, dataset, metric, seeds)
+sample count go to a table of their own, and a model trained with two configs shows as two rows. A re-run of the same (model, dataset, metric, seeds)
 replaces the older row (latest `date` wins).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from t2vbench.errors import UserError
 
 COLUMNS = ["model", "dataset", "dataset_config_sha256", "protocol", "protocol_version", "metric", "value",
-           "eval_seed", "train_seed", "n_samples", "metric_impl", "judge_sha256", "source", "t2vbench_version",
+           "eval_seed", "train_seed", "train_config_sha256", "n_samples", "metric_impl", "judge_sha256", "source", "t2vbench_version",
            "git_commit", "hardware", "date", "results_file"]
 # preferred column order in the Markdown view; other metrics follow alphabetically
 ORDER = ["caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slot_acc", "action_acc",
@@ -88,16 +88,17 @@ def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
                 "protocol": r.get("protocol", ""), "protocol_version": r["protocol_version"],
                 "metric": metric, "value": float(value),
                 "eval_seed": r.get("eval_seed", ""), "train_seed": "" if r.get("train_seed") is None else r["train_seed"],
+                "train_config_sha256": str((r.get("info") or {}).get("config_sha256") or ""),
                 "n_samples": r.get("n_samples", ""),
                 "metric_impl": f"{impl.get('name', '')}@{impl.get('version', '')}" if impl else "",
                 "judge_sha256": r.get("judge_sha256", ""),
                 "source": r.get("source", "reproduced"),
                 "t2vbench_version": code.get("t2vbench", ""), "git_commit": code.get("git_commit", ""),
                 "hardware": f"{hw.get('cpu', '')} ({hw.get('device', '')}, torch {hw.get('torch', '')})" if hw else "",
-                "date": r.get("date", ""), "results_file": path.name,
+                "date": r.get("date", ""), "results_file": os.path.relpath(path),
             }
             key = (row["model"], row["dataset"], row["dataset_config_sha256"], row["protocol_version"], metric,
-                   str(row["eval_seed"]), str(row["train_seed"]))
+                   str(row["eval_seed"]), str(row["train_seed"]), row["train_config_sha256"])
             if key not in rows or str(rows[key]["date"]) <= str(row["date"]):
                 rows[key] = row
     return sorted(rows.values(), key=lambda r: (r["dataset"], r["model"] != REAL, r["model"], r["metric"],
@@ -136,10 +137,15 @@ TABLE_KEY = ("dataset", "protocol_version", "dataset_config_sha256", "judge_sha2
 def aggregate(rows: list[dict]) -> dict:
     """{(dataset, protocol_version, dataset config, judge, n_samples): {model: {metric: (mean, std or
     None, n)}}}: only seeds are averaged."""
+    configs: dict = {}  # a model trained with two configs (e.g. --set) is two rows, never one mean
+    for r in rows:
+        configs.setdefault((tuple(str(r[k]) for k in TABLE_KEY), r["model"]), set()).add(r.get("train_config_sha256", ""))
     groups: dict = {}
     for r in rows:
-        groups.setdefault(tuple(str(r[k]) for k in TABLE_KEY), {}).setdefault(r["model"], {}) \
-              .setdefault(r["metric"], []).append(float(r["value"]))
+        table = tuple(str(r[k]) for k in TABLE_KEY)
+        cfg = r.get("train_config_sha256", "")
+        name = r["model"] if len(configs[table, r["model"]]) == 1 else f"{r['model']} (config {cfg[:8] or 'unknown'})"
+        groups.setdefault(table, {}).setdefault(name, {}).setdefault(r["metric"], []).append(float(r["value"]))
     out = {}
     for key, models in groups.items():
         out[key] = {}

@@ -70,6 +70,18 @@ def test_only_seeds_are_averaged_other_configs_get_their_own_table(tmp_path):
     assert "(1)" in md and "(2)" not in md and "(3)" not in md  # no cell mixes the three results
 
 
+def test_a_model_trained_with_two_configs_is_two_rows(tmp_path):
+    res = tmp_path / "r"
+    for seed, cfg in ((0, "aaaa1111"), (1, "aaaa1111"), (2, "bbbb2222")):
+        _write(res, f"m{seed}.json", {**_result("m", seed, 0.5 + seed / 10, 2.0), "info": {"config_sha256": cfg}})
+    _write(res, "same-seed.json", {**_result("m", 0, 0.9, 2.0), "info": {"config_sha256": "bbbb2222"}})
+    rows = lb.build(res, None)
+    assert len([r for r in rows if r["metric"] == "caption_acc"]) == 4  # same seed, other config: kept
+    lines = [l for l in lb.render_markdown(rows).splitlines() if l.startswith("| m ")]
+    assert len(lines) == 2 and "(config aaaa1111)" in lines[0] + lines[1]
+    assert any("55.0 ± 7.1 (2)" in l for l in lines) and any("80.0 ± 14.1 (2)" in l for l in lines)
+
+
 def test_damaged_results_are_skipped_and_an_empty_folder_keeps_the_csv(tmp_path, capsys):
     res = tmp_path / "r"
     _write(res, "good.json", _result("m", 0, 0.5, 2.0))
