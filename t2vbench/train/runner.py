@@ -282,7 +282,10 @@ def _check_evaluation(cfg: dict, dataset, judge) -> None:
         from t2vbench.eval.api import _dataset_and_judge
     except ImportError:
         return
-    _dataset_and_judge(dataset, judge)
+    try:
+        _dataset_and_judge(dataset, judge)
+    except UserError as e:
+        raise UserError(f"{e} (or train without the evaluation: --no-eval)") from None
 
 
 def _prepare_run_dir(run_dir: Path, identity: dict, resume: bool) -> bool:
