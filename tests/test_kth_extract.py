@@ -119,6 +119,8 @@ def test_direction_accuracy_and_ambiguous_passes_left_out(kth):
             if d is not None:
                 decided += 1
                 assert kind != "mixed", f"{stem} clip at frame {s} turns around but was labelled {d}"
+                against = int((np.asarray(v["vx"][s - 1: s + 15]) * d < -0.5).sum())
+                assert against <= 1, f"{stem} clip at frame {s}: {against} frames move against its label {d}"
                 wrong += d != sign
             if kind == "clear" and (vis[s - 1: s + 15] >= 0.99).all():
                 clear_full += 1
@@ -208,6 +210,19 @@ def test_clip_against_its_pass(tmp_path):
     assert passes[0] == (0, "person not detected in enough frames") and passes[1] == (sign, "")
     assert (61, 0, "pass uncertain: person not detected in enough frames") in res.excluded
     assert res.starts == [137] and res.direction == [sign]  # the same frames, judged alone: kept
+
+
+def test_a_turn_in_the_last_frames_leaves_the_clip_out(tmp_path):
+    """13 frames one way, then 3 frames back: each half's slope still points one way, and the median
+    flow too; only the flow of the last frames sees the turn (the clip used to be captioned)."""
+    frames, t = render_video(1, "running", 1, seed=0, passes=1, ambiguous=False)
+    vis = np.asarray(t["visible"])
+    full = np.flatnonzero(vis >= 0.99)
+    v0, off = int(full[0]), int(np.flatnonzero(vis == 0)[-1])
+    order = [off] * 10 + list(range(v0, v0 + 13)) + [v0 + 11, v0 + 10, v0 + 9] + [off] * 10
+    spliced(frames, order, tmp_path / "t.avi")
+    res = process_video(VideoTask(str(tmp_path / "t.avi"), "t", "running", ((11, 26),), 16, 1, 64, pixels=False))
+    assert res.starts == [] and (11, 0, "direction changes within the clip") in res.excluded, res.excluded
 
 
 def test_dataset_contents(built, kth):

@@ -187,11 +187,14 @@ class Motion:
         return [(int(idx[k]), int(idx[k + gap])) for k in firsts]
 
     def decide(self, idx: np.ndarray, pairs=None) -> Decision:
-        """Direction of the frames `idx` (0-based, increasing); `pairs` overrides the flow pairs."""
+        """Direction of the frames `idx` (0-based, increasing); `pairs` overrides the flow pairs. A clip
+        (no `pairs`) whose own flow goes against its direction anywhere is left out; a pass (its clips'
+        pairs) goes by the median, so that one clip against it is caught by the pass check instead."""
         idx = np.asarray(idx)
         frac, t, x = self.centroid_cue(idx)
         v_c = theil_sen(t, x)
-        pairs = self.flow_pairs(idx) if pairs is None else pairs
+        clip = pairs is None
+        pairs = self.flow_pairs(idx) if clip else pairs
         flows = [f for f in (self.flow_speed(i, j) for i, j in pairs) if np.isfinite(f)]
         v_f = float(np.median(flows)) if flows else float("nan")
         if frac < MIN_VALID_FRACTION or len(t) < 4:
@@ -206,6 +209,8 @@ class Motion:
         first, second = t <= mid, t >= mid
         h1, h2 = theil_sen(t[first], x[first]), theil_sen(t[second], x[second])
         sign = np.sign(v_c)
-        if not (first.sum() >= 3 and second.sum() >= 3 and sign * h1 >= MIN_HALF and sign * h2 >= MIN_HALF):
+        # the halves' slopes miss a turn in the first or last few frames; the flow pairs at the ends see it
+        if (not (first.sum() >= 3 and second.sum() >= 3 and sign * h1 >= MIN_HALF and sign * h2 >= MIN_HALF)
+                or (clip and any(sign * f <= -MIN_VF for f in flows))):
             return Decision(0, v_c, v_f, "direction changes within the clip")
         return Decision(int(sign), v_c, v_f, "")
