@@ -117,7 +117,8 @@ class Clips:
 class KTH4:
     name = "kth4"
     version = "1.2.0"  # 1.1: clips of unreliable passes left out, layout-independent provenance;
-    # 1.2: a clip whose own flow goes against its direction at either end is left out (a turn in its last frames)
+    # 1.2: a clip whose own flow goes against its direction at either end is left out (a turn in its last
+    # frames); a cut file's last decoded frame is dropped
     # Extraction (in counts()) already uses --workers processes over videos; rendering shards in worker
     # processes would make each one decode its clips again, so shards are written in the parent.
     parallel_render = False

@@ -65,10 +65,15 @@ def windows(ranges, n_frames: int, frames: int, step: int = 1):
     return out, notes
 
 
+TRUNCATED_BY = 2  # frames the header may overstate (usual for KTH); beyond that the file was cut
+
+
 def decode(path, keep=None):
     """Decode `path` to the end; return (n_frames, ids, gray) where gray[k] (H, W) uint8 is frame ids[k]
     (0-based) for every frame in `keep` (all when None). Other frames are grabbed but not converted.
-    `keep` may be a function of the container's frame-count hint (never trusted as the length)."""
+    `keep` may be a function of the container's frame-count hint (never trusted as the length). A file
+    that decodes more than TRUNCATED_BY frames short of its header was cut: its last decoded frame is
+    dropped (a clamped range then names the file in the run's warning)."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -101,6 +106,10 @@ def decode(path, keep=None):
         cap.release()
     if n == 0:
         raise UserError(f"{path} has no decodable frames; re-extract it from the KTH zip")
+    if hint - n > TRUNCATED_BY and n > 1:  # a cut file's last decoded frame is often part garbage
+        n -= 1
+        if ids and ids[-1] == n:
+            ids.pop()
     if gray is None:
         gray = np.zeros((0, 120, 160), np.uint8)
     return n, np.array(ids, np.int64), gray[: len(ids)]
