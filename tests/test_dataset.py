@@ -64,3 +64,30 @@ def test_corrupt_shard_gives_a_clear_error(make, tmp_path):
         VideoTextDataset(root, "test")[0]
     with pytest.raises(UserError, match="no split"):
         VideoTextDataset(root, "valid")
+
+
+def test_a_dropped_dataset_keeps_no_descriptors(make):
+    import gc
+    import os
+
+    root = make("smnist4", n=3000, n_test=16)  # two train shards
+    fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    VideoTextDataset(root, "train")[0]  # warm imports and caches
+    gc.collect()
+    before = fds()
+    for _ in range(5):
+        ds = VideoTextDataset(root, "train")
+        ds[0], ds[-1]
+        del ds
+        gc.collect()
+    assert fds() <= before
+
+
+def test_manifest_path_or_parent_folder_as_root(make, capsys):
+    from t2vbench.errors import UserError
+
+    root = make("smnist4", n=64, n_test=16)
+    assert len(VideoTextDataset(root / "manifest.json", "test")) == 16
+    assert len(read_split(root / "manifest.json", "test", columns=["caption"])["caption"]) == 16
+    with pytest.raises(UserError, match=f"holds datasets, it is not one: pass {root}"):
+        VideoTextDataset(root.parent, "test")

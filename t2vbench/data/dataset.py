@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import bisect
 import os
+import weakref
 import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from t2vbench.data.format import corrupt, open_shard, read_manifest, split_shards
+from t2vbench.data.format import corrupt, dataset_folder, open_shard, read_manifest, split_shards
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
 
@@ -47,6 +48,8 @@ class _Shard:
             self.file.close()
             raise corrupt(path, e) from None
         self.fd = os.open(path, os.O_RDONLY) if self.offsets is not None else None
+        # a dataset dropped without close() must not keep one descriptor per shard it read
+        self._close_fd = weakref.finalize(self, os.close, self.fd) if self.fd is not None else None
 
     def _chunk_offsets(self):
         v = self.video
@@ -78,8 +81,8 @@ class _Shard:
 
     def close(self) -> None:
         self.file.close()
-        if self.fd is not None:
-            os.close(self.fd)
+        if self._close_fd is not None:
+            self._close_fd()
 
 
 class VideoTextDataset(_TorchDataset):
@@ -98,7 +101,7 @@ class VideoTextDataset(_TorchDataset):
     def __init__(self, root, split: str = "train", transform=None, video_dtype: str = "float32"):
         if video_dtype not in ("float32", "uint8"):
             raise UserError(f"video_dtype must be 'float32' or 'uint8' (got {video_dtype!r})")
-        self.root = Path(root)
+        self.root = dataset_folder(root)
         self.split = split
         self.transform = transform
         self.video_dtype = video_dtype
@@ -163,7 +166,7 @@ def read_split(root, split: str = "test", columns=None, limit: int | None = None
 
     `columns` defaults to everything; label columns are named 'label/<name>'; `caption` is a list.
     """
-    root = Path(root)
+    root = dataset_folder(root)
     manifest = read_manifest(root)
     parts: dict[str, list] = {}
     remaining = limit if limit is not None else float("inf")

@@ -85,6 +85,12 @@ def write_json_atomic(path, obj) -> None:
         f.write("\n")
 
 
+def dataset_folder(root) -> Path:
+    """The dataset's folder, also when given its manifest.json (shards are found beside it)."""
+    root = Path(root)
+    return root.parent if root.name == MANIFEST and root.is_file() else root
+
+
 def read_manifest(root) -> dict:
     """Load and sanity-check `ROOT/manifest.json`; raise UserError with a fix on anything wrong."""
     root = Path(root)
@@ -93,6 +99,10 @@ def read_manifest(root) -> dict:
         if root.is_dir() and any(root.glob("*.h5")):
             raise UserError(f"{root} has shards but no {MANIFEST}: the run did not finish; "
                             "re-run the same make-dataset command (or add --finalize) to complete it")
+        inside = sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file()) if root.is_dir() else []
+        if inside:
+            raise UserError(f"{root} holds datasets, it is not one: pass {root / inside[0]}"
+                            + (f" (or {', '.join(inside[1:4])})" if len(inside) > 1 else ""))
         raise UserError(f"{root} is not a t2vbench dataset (no {MANIFEST}); "
                         "make one with `t2vbench make-dataset NAME --out DIR`")
     try:
