@@ -288,6 +288,10 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
     return manifest
 
 
+DATASET_OPTIONS = {"n", "n_test", "seed", "frames", "size", "holdout", "digits", "speed_min", "speed_max",
+                   "kth_dir", "kth_split", "caption_style"}
+
+
 def make_dataset(name: str, out, *, shard_size: int = 2048, workers: int = 1, overwrite: bool = False,
                  progress: bool = False, **opts) -> Path:
     """Python twin of `t2vbench make-dataset NAME`: build OUT/NAME and return that folder.
@@ -296,6 +300,9 @@ def make_dataset(name: str, out, *, shard_size: int = 2048, workers: int = 1, ov
     """
     from t2vbench.registry import dataset_builder
 
+    unknown = sorted(set(opts) - DATASET_OPTIONS)
+    if unknown:
+        raise UserError(f"make_dataset: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(DATASET_OPTIONS))}")
     builder = dataset_builder(name)
     cfg = builder.resolve(dict(opts, workers=workers))
     build_dataset(builder, cfg, out, shard_size=shard_size, workers=workers, overwrite=overwrite,
