@@ -3,8 +3,9 @@
 Long format, one row per (model, dataset, protocol version, metric, eval seed, train seed), so
 nothing is averaged away: the Markdown view aggregates mean ± sample std (ddof = 1) over seeds, with
 n. A cell only ever averages seeds: results of another dataset config, protocol version, judge or
-sample count go to a table of their own, and a model trained with two configs shows as two rows. A re-run of the same (model, dataset, metric, seeds)
-replaces the older row (latest `date` wins).
+sample count go to a table of their own, and a model trained with two configs shows as two rows.
+A re-run of the same (model, dataset, metric, seeds, training config) replaces the older row
+(latest `date` wins).
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from pathlib import Path
 from t2vbench.errors import UserError
 
 COLUMNS = ["model", "dataset", "dataset_config_sha256", "protocol", "protocol_version", "metric", "value",
-           "eval_seed", "train_seed", "train_config_sha256", "n_samples", "metric_impl", "judge_sha256", "source", "t2vbench_version",
-           "git_commit", "hardware", "date", "results_file"]
+           "eval_seed", "train_seed", "train_config_sha256", "n_samples", "metric_impl", "judge_sha256", "source",
+           "t2vbench_version", "git_commit", "hardware", "date", "results_file"]
 # preferred column order in the Markdown view; other metrics follow alphabetically
 ORDER = ["caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slot_acc", "action_acc",
          "direction_acc", "caption_acc_heldout", "caption_acc_seen", "motion_com_acc", "temporal_consistency",

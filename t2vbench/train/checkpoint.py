@@ -1,8 +1,8 @@
 """Atomic checkpoints: torch.save to a hidden temp file in the same folder, fsync, os.replace.
 
 A final name therefore always holds a complete checkpoint; a killed save leaves only a temp file
-(named for its process), which the next save of that checkpoint deletes. Checkpoints hold only tensors and plain Python values, so they load
-with `weights_only=True` (no pickled code runs on load).
+(named for its process), which the next save of that checkpoint deletes. Checkpoints hold only
+tensors and plain Python values, so they load with `weights_only=True` (no pickled code runs on load).
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ def save(path, obj) -> None:
     import torch
 
     from t2vbench.data.format import atomic_file
-
     from t2vbench.data.writer import remove_stale_temps
 
     path = Path(path)
