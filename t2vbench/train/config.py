@@ -121,9 +121,9 @@ def _same_kind(key: str, default, value):
                                 f"expected {words} (default {json.dumps(default)})")
             if kind is int and default > 0 and value < 1 and key not in ZERO_OK:
                 raise UserError(f"--set {key}={value}: must be at least 1 (default {default})")
-            if kind is float and default >= 0 and (value < 0 or (value == 0 and ".lr" in f".{key.split('.')[-1]}")):
-                raise UserError(f"--set {key}={value}: must be {'positive' if 'lr' in key else '>= 0'} "
-                                f"(default {default})")
+            is_lr = key.rsplit(".", 1)[-1].startswith("lr")
+            if kind is float and default >= 0 and (value < 0 or (value == 0 and is_lr)):
+                raise UserError(f"--set {key}={value}: must be {'positive' if is_lr else '>= 0'} (default {default})")
             return value
     return value
 
