@@ -25,8 +25,12 @@ def judge():
 @click.option("--recipe", "recipe_from", default=None, metavar="FAMILY|FILE",
               help="Start from a recorded recipe instead of today's: a shipped family (smnist4, ...) reproduces "
                    "its judge byte for byte; or a JSON file (a recipe, or a judge's <out>.json).")
+@click.option("--stages-from", type=click.Path(dir_okay=False), default=None, metavar="JUDGE.pt",
+              help="Take stages 1-2 from a judge made by the same recipe's stages on the same dataset and "
+                   "train only stage 3 (two-digit judges' crop reader): the same file as a full run, in "
+                   "a third of the time.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, quiet):
+def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, stages_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then
     certify it on the real test split (accuracy per attribute, written beside it).
 
@@ -47,7 +51,7 @@ def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_
         if v < 0 or (k == "max_train_videos" and v == 0):
             raise UserError(f"--{k.replace('_', '-')} must be positive (got {v})")
     base = recorded_recipe(recipe_from) if recipe_from else {}
-    meta = train_judge(dataset_path, out, recipe={**base, **overrides}, progress=not quiet)
+    meta = train_judge(dataset_path, out, recipe={**base, **overrides}, progress=not quiet, stages_from=stages_from)
     write_json_atomic(out.with_suffix(out.suffix + ".json"), meta)
     acc = ", ".join(f"{k} {v * 100:.2f}%" for k, v in meta["real_test_accuracy"].items())
     click.echo(f"{out}: sha256 {meta['sha256']}, {meta['bytes'] / 1024:.0f} KiB; real test: {acc}")

@@ -84,11 +84,12 @@ def _judge_batches(video: np.ndarray, batch_size: int):
         yield video[i:i + batch_size]
 
 
-def judge_outputs(judge, video: np.ndarray, progress: bool = False, desc: str = "judge") -> dict:
+def judge_outputs(judge, video: np.ndarray, progress: bool = False, desc: str = "judge", read: bool = True) -> dict:
     from t2vbench.eval.judges import run_judge
 
     bs = PROTOCOL["judge_batch_size"]
-    return run_judge(judge.model, _judge_batches(video, bs), progress=progress, total=len(video), desc=desc)
+    return run_judge(judge.model, _judge_batches(video, bs), progress=progress, total=len(video), desc=desc,
+                     read=read)
 
 
 def reference_outputs(root, manifest: dict, judge, progress: bool = False) -> dict:
@@ -100,7 +101,8 @@ def reference_outputs(root, manifest: dict, judge, progress: bool = False) -> di
     if key not in _REFERENCE_CACHE:
         video = read_split(root, ref["split"], columns=["video"], limit=ref["count"])["video"]
         _REFERENCE_CACHE.clear()
-        _REFERENCE_CACHE[key] = judge_outputs(judge, video, progress, desc="judge (reference)")
+        # features only: the reference's readings are never scored
+        _REFERENCE_CACHE[key] = judge_outputs(judge, video, progress, desc="judge (reference)", read=False)
     return _REFERENCE_CACHE[key]
 
 

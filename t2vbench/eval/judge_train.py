@@ -22,12 +22,13 @@ from t2vbench.eval import caption as cap
 from t2vbench.eval.judges import Judge, load_judge, run_judge, save_judge
 
 RECIPE = {
-    "version": 3,  # 2: frame encoder 2 (two more 3x3 convs) and 3x the stage-1 steps
+    "version": 4,  # 2: frame encoder 2 (two more 3x3 convs) and 3x the stage-1 steps
     # 3: stage-1 frames get a small random affine (frame_aug), all 60,000 train videos are read (v2:
     #    40,000) and single-digit judges decode with the frames' vote (frame_vote). Version 2 fit the
     #    train frames almost exactly (smnist2 frame loss 0.0035) while misreading ~1% of test digits.
     #    Probe, 2,000 stage-1 steps, test 16-frame vote: dmnist2 96.14% -> 96.73% (per frame 89.45 ->
     #    89.98); smnist2 98.97% -> 98.83% (3 videos of 2,048: noise level)
+    # 4: two-digit judges get a crop reader (`reader.py`), trained in stage 3 on the frozen stages 1-2
     "seed": 0,
     "threads": 1,
     "arch": {"width": 64, "hidden": 64, "encoder": 2},
@@ -50,6 +51,13 @@ RECIPE = {
     "warmup_steps": 100,
     "schedule": "linear warmup, cosine decay to 0",
     "frame_loss_weight": 0.5,
+    # stage 3, judges whose slot count is listed: a locator and a crop reader, trained on the
+    # `trajectory` column (the reader on each digit's least ink over the clip at its true corners,
+    # `shift_px`/`rotate_deg`/`scale` warps). The judge tracks each digit (search `radius` px, frames
+    # kept up to match cost `match`), reads its cleared image and adds `vote` x its log-probabilities
+    # to the cell scores
+    "reader": {"slots": [2], "width": 32, "steps": 6000, "batch_size": 128, "locate_batch_size": 64,
+               "rotate_deg": 10.0, "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0},
 }
 
 
@@ -77,12 +85,12 @@ def recorded_recipe(source: str) -> dict:
 
 
 def _complete(recipe: dict) -> dict:
-    """Today's recipe with `recipe`'s keys on top. A recorded recipe older than version 3 has no
-    frame_aug / frame_vote keys and gets none (absent = off), so it makes the very judge it made then:
-    the recipe is stored in the judge file, and one extra key would change its sha256."""
-    base = RECIPE
-    if int(recipe.get("version", RECIPE["version"])) < 3:
-        base = {k: v for k, v in RECIPE.items() if k not in ("frame_aug", "frame_vote")}
+    """Today's recipe with `recipe`'s keys on top. A recorded recipe gets no key newer than its version
+    (absent = off: frame_aug and frame_vote from version 3, reader from 4), so it makes the very judge
+    it made then: the recipe is stored in the judge file, and one extra key would change its sha256."""
+    version = int(recipe.get("version", RECIPE["version"]))
+    newer = {3: ("frame_aug", "frame_vote"), 4: ("reader",)}
+    base = {k: v for k, v in RECIPE.items() if not any(version < v_ and k in keys for v_, keys in newer.items())}
     return {**base, **recipe}
 
 
@@ -97,6 +105,12 @@ def load_labelled(root, split: str, labels: dict, limit: int | None = None):
         a = np.asarray(cols[f"label/{n}"], dtype=np.int64)
         lab[n] = a.reshape(len(a), -1)
     return video, lab
+
+
+def load_column(root, split: str, name: str, limit: int) -> np.ndarray:
+    from t2vbench.data.dataset import read_split
+
+    return read_split(root, split, columns=[name], limit=limit)[name]
 
 
 def real_accuracy(judge: Judge, video: np.ndarray, labels: dict, batch_size: int = 128) -> dict:
@@ -162,9 +176,143 @@ def frame_step_loss(judge: Judge, frames: torch.Tensor, frame_ids: torch.Tensor)
     return count_loss(logits, frame_ids, judge.sizes[0])
 
 
-def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
+def reader_step_loss(judge: Judge, video_t, traj, digit_ids, rc: dict, g: torch.Generator):
+    """Stage 3: the locator on uniformly drawn frames; the reader on each digit's least ink over the
+    clip at its true corners (`reader.true_images`), under a small random affine warp."""
+    from t2vbench.eval import reader as rd
+
+    N, T, H, W, C = video_t.shape
+    d = int(judge.arch["digit_size"])
+    idx = torch.randint(0, N, (rc["locate_batch_size"],), generator=g)
+    t = torch.randint(0, T, (len(idx),), generator=g)
+    frames = video_t[idx, t].permute(0, 3, 1, 2).float().div_(255.0)
+    heat, offset = judge.locator(frames)
+    loss_loc = rd.locate_loss(heat, offset, traj[idx, :, t], H, d)
+    idx = torch.randint(0, N, (rc["batch_size"],), generator=g)
+    s = torch.randint(0, traj.shape[1], (len(idx),), generator=g)
+    x = rd.true_images(video_t, traj, idx, s, d)
+    x = rd.affine_jitter(x, rc["rotate_deg"], rc["scale"], rc["shift_px"], g)
+    loss_read = F.cross_entropy(judge.reader(x), digit_ids[idx, s])
+    return loss_loc, loss_read
+
+
+def round_to_stored(judge: Judge) -> None:
+    """Round every float weight and buffer to float16 precision (what `save_judge` stores), so stage 3
+    starts from exactly what a stored stage-1/2 judge holds: `--stages-from` then makes the same bytes
+    as a full run."""
+    with torch.no_grad():
+        for t in [*judge.parameters(), *judge.buffers()]:
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+
+
+def train_reader(judge: Judge, video_t, traj, digit_ids, recipe: dict, bar=None) -> dict:
+    """Stage 3: train the judge's locator and crop reader, everything else frozen (BatchNorm included).
+    Draws from its own generator (seed, 3), so it does not depend on how stages 1-2 were reached.
+    Returns the loss histories."""
+    rc = recipe["reader"]
+    round_to_stored(judge)
+    g = torch.Generator().manual_seed(int(np.random.SeedSequence((recipe["seed"], 3)).generate_state(1)[0]))
+    judge.eval()
+    judge.locator.train()
+    judge.reader.train()
+    params = [*judge.locator.parameters(), *judge.reader.parameters()]
+    opt = torch.optim.AdamW(params, lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    history = {"locate": [], "read": []}
+    for step in range(rc["steps"]):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, rc["steps"], recipe)
+        loss_loc, loss_read = reader_step_loss(judge, video_t, traj, digit_ids, rc, g)
+        opt.zero_grad(set_to_none=True)
+        (loss_loc + loss_read).backward()
+        opt.step()
+        history["locate"].append(loss_loc.item())
+        history["read"].append(loss_read.item())
+        if bar is not None:
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(locate=f"{np.mean(history['locate'][-50:]):.3f}",
+                                read=f"{np.mean(history['read'][-50:]):.3f}")
+    judge.eval()
+    return history
+
+
+def train_stages12(judge: Judge, video_t, frame_all, cells_all, recipe: dict, bar) -> dict:
+    """Stages 1 and 2 of the recipe (the frame encoder, then the clip head); returns the loss histories."""
+    N, T = video_t.shape[:2]
+    g = torch.Generator().manual_seed(recipe["seed"])
+    history = {"frame": [], "video": []}
+    judge.train()
+    # Stage 1: the frame encoder learns to read digits from single frames of many videos.
+    opt = torch.optim.AdamW(judge.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    fb = recipe["frame_batch_size"]
+    for step in range(recipe["frame_steps"]):
+        idx = torch.randint(0, N, (fb,), generator=g)
+        t = torch.randint(0, T, (fb,), generator=g)
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, recipe["frame_steps"], recipe)
+        x = video_t[idx, t].permute(0, 3, 1, 2).float().div_(255.0)
+        x = augment_frames(x, recipe.get("frame_aug"), g)
+        loss = frame_step_loss(judge, x, torch.from_numpy(frame_all[idx.numpy()]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history["frame"].append(loss.item())
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(frame=f"{np.mean(history['frame'][-50:]):.3f}")
+    # Stage 2: whole clips; the temporal head learns motion while the frame loss keeps the digits.
+    opt = torch.optim.AdamW(judge.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    order, pos = torch.randperm(N, generator=g), 0
+    for step in range(recipe["steps"]):
+        if pos + recipe["batch_size"] > N:
+            order, pos = torch.randperm(N, generator=g), 0
+        idx = order[pos:pos + recipe["batch_size"]]
+        pos += recipe["batch_size"]
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, recipe["steps"], recipe)
+        x = video_t[idx].permute(0, 1, 4, 2, 3).float().div_(255.0)
+        loss, lc, lf = video_losses(judge, judge(x, read=False), torch.from_numpy(cells_all[idx.numpy()]),
+                                    torch.from_numpy(frame_all[idx.numpy()]), recipe)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history["video"].append(lc)
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(cell=f"{np.mean(history['video'][-50:]):.3f}", frame=f"{lf:.3f}")
+    return history
+
+
+STAGE12_KEYS = ("seed", "threads", "arch", "max_train_videos", "frame_steps", "frame_batch_size", "frame_aug",
+                "steps", "batch_size", "optimizer", "lr", "weight_decay", "warmup_steps", "schedule",
+                "frame_loss_weight")
+
+
+def load_stages12(judge: Judge, source, recipe: dict, root: Path) -> dict:
+    """Stages 1-2 from a judge file made by the same recipe's stages on the same dataset (checked):
+    copies its encoder and clip head into `judge`; returns its stage-1/2 loss summary."""
+    src = load_judge(source)
+    theirs = _complete(src.meta.get("recipe") or {})
+    differ = [k for k in STAGE12_KEYS if theirs.get(k) != recipe.get(k)]
+    if differ:
+        raise UserError(f"--stages-from {source}: its recipe differs in {', '.join(differ)}; pass a judge made "
+                        "by this recipe's stages 1-2 (e.g. the shipped one with --recipe FAMILY)")
+    if src.meta.get("dataset_config_sha256") != read_manifest(root).get("config_sha256"):
+        raise UserError(f"--stages-from {source} was trained on another dataset config than {root}")
+    stage3 = ("locator.", "reader.")  # never taken: stage 3 starts from its own initial weights
+    state = {k: v for k, v in src.model.state_dict().items() if not k.startswith(stage3)}
+    missing, unexpected = judge.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(stage3) for k in missing):
+        raise UserError(f"--stages-from {source}: its network is not this recipe's ({(unexpected or missing)[0]})")
+    return {k: v for k, v in src.meta.get("loss_first_last", {}).items() if k in ("frame", "video")}
+
+
+def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True, stages_from=None,
                 log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Train a judge on ROOT's train split, certify it on the test split, write it to OUT.
+    `stages_from`: a judge file whose stages 1-2 (same recipe, same dataset) are reused; only stage 3
+    is trained, and the file is the same as a full run's.
     Returns the metadata: sha256, real-test accuracy, recipe, dataset (the file itself stores the part
     known before certification: dataset, recipe, losses)."""
     from tqdm import tqdm
@@ -190,54 +338,33 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         vote = float((recipe.get("frame_vote") or {}).get(str(slots), 0.0))
         if vote > 0:
             arch["frame_vote"] = vote
+        rc = recipe.get("reader") or {}
+        use_reader = slots in rc.get("slots", [])
+        if use_reader:
+            digit = int((manifest.get("config") or {}).get("digit_size", 0))
+            if not digit:
+                raise UserError(f"{root}: the crop reader needs the digits' size (config digit_size); "
+                                "it reads MNIST-family datasets")
+            traj = torch.from_numpy(np.rint(load_column(root, "train", "trajectory", N)).astype(np.int64))
+            arch.update({"reader_width": rc["width"], "reader_radius": rc["radius"],
+                         "reader_match": float(rc["match"]), "reader_vote": float(rc["vote"]), "digit_size": digit})
+        if stages_from is not None and not use_reader:
+            raise UserError(f"--stages-from: the recipe adds nothing to stages 1-2 for {slots}-digit videos "
+                            "(stage 3 reads two-digit ones); train the judge without it")
         torch.manual_seed(recipe["seed"])
         judge = Judge(arch, labels, slots)
         cells_all = cap.cells_of(lab, judge.attributes, judge.sizes)
         frame_all = lab[judge.attributes[0]]
         video_t = torch.from_numpy(video)
-        g = torch.Generator().manual_seed(recipe["seed"])
-        history = {"frame": [], "video": []}
-        judge.train()
-        # Stage 1: the frame encoder learns to read digits from single frames of many videos.
-        opt = torch.optim.AdamW(judge.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
-        bar = tqdm(total=recipe["frame_steps"] + recipe["steps"], desc=f"judge {manifest['dataset']}",
-                   disable=not progress, leave=False)
-        fb = recipe["frame_batch_size"]
-        for step in range(recipe["frame_steps"]):
-            idx = torch.randint(0, N, (fb,), generator=g)
-            t = torch.randint(0, T, (fb,), generator=g)
-            for group in opt.param_groups:
-                group["lr"] = _lr(step, recipe["frame_steps"], recipe)
-            x = video_t[idx, t].permute(0, 3, 1, 2).float().div_(255.0)
-            x = augment_frames(x, recipe.get("frame_aug"), g)
-            loss = frame_step_loss(judge, x, torch.from_numpy(frame_all[idx.numpy()]))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            history["frame"].append(loss.item())
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(frame=f"{np.mean(history['frame'][-50:]):.3f}")
-        # Stage 2: whole clips; the temporal head learns motion while the frame loss keeps the digits.
-        opt = torch.optim.AdamW(judge.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
-        order, pos = torch.randperm(N, generator=g), 0
-        for step in range(recipe["steps"]):
-            if pos + recipe["batch_size"] > N:
-                order, pos = torch.randperm(N, generator=g), 0
-            idx = order[pos:pos + recipe["batch_size"]]
-            pos += recipe["batch_size"]
-            for group in opt.param_groups:
-                group["lr"] = _lr(step, recipe["steps"], recipe)
-            x = video_t[idx].permute(0, 1, 4, 2, 3).float().div_(255.0)
-            loss, lc, lf = video_losses(judge, judge(x), torch.from_numpy(cells_all[idx.numpy()]),
-                                        torch.from_numpy(frame_all[idx.numpy()]), recipe)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            history["video"].append(lc)
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(cell=f"{np.mean(history['video'][-50:]):.3f}", frame=f"{lf:.3f}")
+        reader_steps = rc["steps"] if use_reader else 0
+        bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
+                   desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
+        if stages_from is None:
+            history, first_last = train_stages12(judge, video_t, frame_all, cells_all, recipe, bar), {}
+        else:
+            history, first_last = {}, load_stages12(judge, stages_from, recipe, root)
+        if use_reader:  # Stage 3: locator and crop reader on the frozen judge
+            history.update(train_reader(judge, video_t, traj, torch.from_numpy(frame_all), recipe, bar))
         bar.close()
         del video, video_t
         judge.eval()
@@ -249,8 +376,8 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
             "recipe": recipe,
             "recipe_sha256": sha256_json(recipe),
             "train_videos": int(N),
-            "loss_first_last": {k: [float(np.mean(v[:w])), float(np.mean(v[-w:]))]
-                                for k, v in history.items() if v for w in [max(1, min(50, len(v) // 4))]},
+            "loss_first_last": {**first_last, **{k: [float(np.mean(v[:w])), float(np.mean(v[-w:]))]
+                                for k, v in history.items() if v for w in [max(1, min(50, len(v) // 4))]}},
             "torch_version": torch.__version__,
         }
         sha = save_judge(judge, out, meta)  # float16 weights: certify the shipped artifact, not the float32 one

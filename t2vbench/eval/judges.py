@@ -15,7 +15,9 @@ honest target; decoding picks the most probable multiset of exactly S slots.
                                                                      -> video features [FD-video]
 
 Decoding picks the most probable multiset from the cell counts; judges with arch["frame_vote"] > 0
-(single-digit ones from recipe 3) add the summed per-frame counts as a vote.
+(single-digit ones from recipe 3) add the summed per-frame counts as a vote; judges with a crop
+reader (arch["reader_width"], two-digit ones from recipe 4, `reader.py`) add the reading of each
+digit's image, tracked through the clip and cleared of the other digit.
 
 The frame features feed FD-frame and FD2vid, the video features FD-video. Weights ship as float16
 (computation is float32) so every judge stays well under 1 MB.
@@ -35,10 +37,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2vbench.errors import UserError
+from t2vbench.eval import reader as crop_reader
 
 # Judge file formats (a file records the oldest that holds it, `format_of`): 1 the 4-conv encoder;
-# 2 arch["encoder"] picks the frame encoder; 3 arch["frame_vote"] adds the frames' vote to decoding.
-READABLE_FORMATS = (1, 2, 3)
+# 2 arch["encoder"] picks the frame encoder; 3 arch["frame_vote"] adds the frames' vote to decoding;
+# 4 arch["reader_width"] adds the locator and crop reader (`reader.py`).
+READABLE_FORMATS = (1, 2, 3, 4)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_META = SHIPPED_DIR / "judges.json"
 
@@ -93,7 +97,9 @@ class ValueHead(nn.Module):
 class Judge(nn.Module):
     """`arch`: in_channels, frames, size, width, hidden, encoder (the FrameEncoder version, 1 if absent);
     `labels`: {attribute: [value names]} in caption order of attributes (the first is read per frame);
-    `slots`: S (digits per video)."""
+    `slots`: S (digits per video). Optional crop reader (`reader.py`): reader_width, reader_radius
+    (alignment search, px), reader_match (largest match cost of a frame that is kept), reader_vote
+    (weight of its vote in decoding), digit_size (crop side)."""
 
     def __init__(self, arch: dict, labels: dict, slots: int):
         super().__init__()
@@ -108,6 +114,10 @@ class Judge(nn.Module):
         self.evidence = nn.Conv2d(arch["width"], K, 1)  # where each value (digit) is, per frame
         self.frame_count = nn.Linear(2, slots + 1)  # [max, mean] of a value's map -> its count in a frame
         self.value_head = ValueHead(arch["frames"], arch["hidden"], rest, slots)
+        self.locator = self.reader = None
+        if arch.get("reader_width"):  # created last: the modules above keep their initial weights
+            self.locator = crop_reader.Locator(arch["in_channels"])
+            self.reader = crop_reader.DigitReader(arch["in_channels"], int(arch["reader_width"]), K)
 
     @property
     def frame_attribute(self) -> str:
@@ -119,8 +129,9 @@ class Judge(nn.Module):
         stats = torch.stack([ev.amax(dim=(2, 3)), ev.mean(dim=(2, 3))], dim=-1)
         return ev, self.frame_count(stats)
 
-    def forward(self, video: torch.Tensor) -> dict:
-        """video: float (B, T, C, H, W) in [0, 1]. Returns features and count logits."""
+    def forward(self, video: torch.Tensor, read: bool = True) -> dict:
+        """video: float (B, T, C, H, W) in [0, 1]. Returns features and count logits, and with a crop
+        reader and `read` its digit vote (read=False: features only, e.g. for a Fréchet reference)."""
         B, T = video.shape[:2]
         if T != self.arch["frames"] or video.shape[2] != self.arch["in_channels"]:
             raise UserError(f"the judge reads {self.arch['frames']} frames x {self.arch['in_channels']} "
@@ -132,12 +143,25 @@ class Judge(nn.Module):
         per_value = ev.view(B, T, K, h, w).permute(0, 2, 1, 3, 4).reshape(B * K, 1, T, h, w)
         hid, cell = self.value_head(per_value)
         hid = hid.view(B, K, -1)
-        return {
+        out = {
             "frame_feat": frame_feat,
             "video_feat": torch.cat([hid.amax(dim=1), hid.mean(dim=1)], dim=1),
             "frame_logits": frame_logits.view(B, T, K, -1),
             "cell_logits": cell.view(B, self.n_cells, self.slots + 1),
         }
+        if self.reader is not None and read:
+            a = self.arch
+            out["digit_vote"] = crop_reader.read_digits(
+                self.locator, self.reader, video, self.slots, int(a["digit_size"]),
+                int(a["reader_radius"]), float(a["reader_match"]))
+        return out
+
+    def decode_output(self, out: dict) -> torch.Tensor:
+        """Decoded cell ids (B, S) from a `forward` output, with every vote this judge's format has."""
+        if "digit_vote" in out:
+            return decode_multiset_read(out["cell_logits"], out["digit_vote"], self.slots,
+                                        float(self.arch["reader_vote"]))
+        return self.decode(out["cell_logits"], out["frame_logits"])
 
     def decode(self, logits: torch.Tensor, frame_logits: torch.Tensor | None = None) -> torch.Tensor:
         """Most probable multiset of exactly S cells from count logits (B, n, S + 1) -> (B, S) sorted ids.
@@ -164,6 +188,24 @@ def decode_multiset(logits: torch.Tensor, slots: int) -> torch.Tensor:
     use_dbl = dbl_score > pair_score
     pair = top.indices.sort(dim=1).values
     return torch.where(use_dbl[:, None], dbl[:, None].expand(-1, 2), pair)
+
+
+def decode_multiset_read(logits: torch.Tensor, vote: torch.Tensor, slots: int, weight: float):
+    """`decode_multiset` plus the crop reader's vote over the first attribute: cell logits (B, n, S + 1),
+    vote (B, K) for one slot or (B, K, K) for two (`reader.digit_vote`), cell c holds value c // (n / K).
+    A multiset of cells scores its cells' log-prob gains + weight x the vote of the values it implies,
+    maximised exactly over all multisets of S cells."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    n, K = logp.shape[1], vote.shape[1]
+    value = torch.arange(n) // (n // K)
+    one = logp[..., 1] - logp[..., 0]
+    if slots == 1:
+        return (one + weight * vote[:, value]).argmax(dim=1, keepdim=True)
+    pair = one[:, :, None] + one[:, None, :] + weight * vote[:, value][:, :, value]
+    two = logp[..., 2] - logp[..., 0] + weight * vote[:, value, value]
+    pair = pair + torch.diag_embed(two - pair.diagonal(dim1=1, dim2=2))  # diagonal: the same cell twice
+    best = pair.flatten(1).argmax(dim=1)
+    return torch.stack([best // n, best % n], dim=1).sort(dim=1).values
 
 
 def decode_multiset_voted(logits: torch.Tensor, frame_logits: torch.Tensor, slots: int, weight: float):
@@ -220,12 +262,15 @@ def sha256_bytes(data: bytes) -> str:
 def format_of(arch: dict) -> int:
     """The oldest format that holds `arch`, so a judge re-made from a recorded recipe is byte-identical
     to the one shipped then, and older readers keep reading what they can."""
+    if arch.get("reader_width"):
+        return 4
     if arch.get("frame_vote"):
         return 3
     return 2 if "encoder" in arch else 1
 
 
-ARCH_ORDER = ("in_channels", "frames", "size", "width", "hidden", "encoder", "frame_vote")
+ARCH_ORDER = ("in_channels", "frames", "size", "width", "hidden", "encoder", "frame_vote", "reader_width",
+              "reader_radius", "reader_match", "reader_vote", "digit_size")
 
 
 def save_judge(judge: Judge, path, meta: dict) -> str:
@@ -315,21 +360,23 @@ def check_compatible(judge: Judge, manifest: dict) -> None:
 
 
 @torch.inference_mode()
-def run_judge(judge: Judge, batches, progress: bool = False, total: int | None = None, desc: str = "judge"):
+def run_judge(judge: Judge, batches, progress: bool = False, total: int | None = None, desc: str = "judge",
+              read: bool = True):
     """Run the judge over an iterable of video batches (either accepted layout). Returns NumPy arrays:
     frame_feat (N, T, F) float32, video_feat (N, D), cells (N, S) decoded cell ids,
-    frame_reading (N, T, S) decoded per-frame ids of the first attribute."""
+    frame_reading (N, T, S) decoded per-frame ids of the first attribute. read=False skips the crop
+    reader (features and frame readings are the same; cells are then the cell head's alone)."""
     from tqdm import tqdm
 
     out = {"frame_feat": [], "video_feat": [], "cells": [], "frame_reading": []}
     bar = tqdm(total=total, desc=desc, unit="video", disable=not progress, leave=False)
     for videos in batches:
         v = as_float_video(videos)
-        r = judge(v)
+        r = judge(v, read=read)
         B, T = v.shape[:2]
         out["frame_feat"].append(r["frame_feat"].numpy())
         out["video_feat"].append(r["video_feat"].numpy())
-        out["cells"].append(judge.decode(r["cell_logits"], r["frame_logits"]).numpy())
+        out["cells"].append(judge.decode_output(r).numpy())
         fr = decode_multiset(r["frame_logits"].flatten(0, 1), judge.slots).view(B, T, judge.slots)
         out["frame_reading"].append(fr.numpy())
         bar.update(B)

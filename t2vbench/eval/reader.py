@@ -1,0 +1,270 @@
+"""The crop reader of two-digit judges (judge format 4): find both digits, read them where they stand apart.
+
+Why: a two-digit caption needs both digits right, so 99% per video needs about 99.5% per digit, and
+the evidence maps read digits among the other digit's strokes. A digit's image does not change
+through a clip, it only moves: 16 frames hold one image, and what a frame can add is a view in which
+that digit is clear of the other. So the judge
+
+1. locates every digit in every frame (`Locator`, centre cell and sub-cell offset, trained on the
+   dataset's `trajectory` column; ~1 px where the digits stand apart);
+2. takes the frame whose detections overlap least as the reference (`least_overlap_frames`) and
+   follows each digit from there through the clip (`track`);
+3. keeps, pixel by pixel, the least ink of each digit's aligned crops: the other digit's strokes
+   vanish wherever it has moved away in some frame (a video is a saturating sum of digits);
+4. classifies that image (`DigitReader`, a small CNN trained on the same least-ink images made at
+   the train split's true positions, `true_images`) and turns the readings into a
+   vote over the digit multiset (`digit_vote`), which the judge adds to its cell scores when it
+   decodes (`judges.decode_multiset_read`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Locator(nn.Module):
+    """Frames (M, C, H, W) -> centre logits (M, H/4, W/4) and offsets in [0, 1) (M, 2, H/4, W/4): a digit
+    whose centre is at pixel c lies in cell floor(c / 4) at offset frac(c / 4). Four 3x3 convs (two
+    with stride 2, one dilated; receptive field 31 px; ~1.5M multiply-adds a frame) on the raw frame: the judge's encoder maps,
+    pooled for reading digits at stride 8, located them to ~6 px."""
+
+    def __init__(self, in_channels: int, width: int = 16):
+        super().__init__()
+        chans = [in_channels, width // 2, width, width, width]
+        shapes = [(2, 1), (2, 1), (1, 1), (1, 2)]  # (stride, dilation)
+        layers = []
+        for a, b, (st, dil) in zip(chans, chans[1:], shapes):
+            layers += [nn.Conv2d(a, b, 3, st, dil, dilation=dil, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, 3, 1)
+
+    def forward(self, frames):
+        out = self.head(self.body(frames))
+        return out[:, 0], out[:, 1:].sigmoid()
+
+
+class DigitReader(nn.Module):
+    """A digit's image (M, C, d, d) -> value logits (M, K): two pairs of 3x3 convs, each pair followed
+    by a 2x2 max-pool, one more conv and an average pool (~140k parameters at width 32). Trained on
+    cleared images of the train split at their true positions, it reads 99.5% of the raw MNIST test
+    digits; the strided reader of the first attempt read 99.2%."""
+
+    def __init__(self, in_channels: int, width: int, n_values: int):
+        super().__init__()
+        chans = [in_channels, width, width, 2 * width, 2 * width, 4 * width]
+        layers = []
+        for i, (a, b) in enumerate(zip(chans, chans[1:])):
+            layers += [nn.Conv2d(a, b, 3, 1, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+            if i in (1, 3):
+                layers.append(nn.MaxPool2d(2))
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(4 * width, n_values)
+
+    def forward(self, x):
+        return self.out(self.body(x).mean(dim=(2, 3)))
+
+
+def detect(heat, offset, slots: int, size: int, digit: int):
+    """The `slots` most confident local maxima (3x3) of each frame -> top-left corners (M, S, 2) as
+    (x, y) ints, clamped to the canvas, and their confidences (M, S) in (0, 1). A frame with fewer
+    maxima (digits on top of each other) fills up with other cells at almost no confidence."""
+    M, h, w = heat.shape
+    peak = heat == F.max_pool2d(heat[:, None], 3, 1, 1)[:, 0]
+    top = torch.where(peak, heat, heat - 30.0).flatten(1).topk(slots, dim=1)
+    off = offset.flatten(2).gather(2, top.indices[:, None, :].expand(-1, 2, -1))  # (M, 2, S)
+    stride = size / w
+    x = ((top.indices % w) + off[:, 0]) * stride - digit / 2
+    y = ((top.indices // w) + off[:, 1]) * stride - digit / 2
+    pos = torch.stack([x, y], dim=-1).round().clamp(0, size - digit).long()
+    return pos, top.values.sigmoid()
+
+
+def crop(frames, pos, digit: int, which=None):
+    """frames (F, C, H, W), top-left corners (M, 2) as (x, y), inside the canvas -> (M, C, d, d).
+    Crop m comes from frame which[m] (default: frame m), so many crops of one frame copy no frame."""
+    M = pos.shape[0]
+    which = torch.arange(M) if which is None else which
+    ar = torch.arange(digit)
+    ys = (pos[:, 1:2] + ar)[:, :, None]
+    xs = (pos[:, 0:1] + ar)[:, None, :]
+    return frames[which[:, None, None], :, ys, xs].permute(0, 3, 1, 2)
+
+
+def box_overlap(pos, digit: int):
+    """Overlap of two digits' boxes as a share of one box; pos (..., 2, 2) -> (...). One slot: 0."""
+    if pos.shape[-2] < 2:
+        return torch.zeros(pos.shape[:-2])
+    d = (pos[..., 0, :] - pos[..., 1, :]).abs().float()
+    return (digit - d).clamp(min=0).prod(dim=-1) / digit ** 2
+
+
+def least_overlap_frames(pos, k: int, digit: int, conf=None):
+    """pos (B, T, S, 2) -> (B, k) frame ids whose detections overlap least (earliest first on ties).
+    With confidences (B, T, S), frames with a detection below 0.5 come last: a filler detection far
+    from any digit would otherwise look like a digit standing apart."""
+    ov = box_overlap(pos, digit)
+    if conf is not None:
+        ov = ov + (conf.amin(dim=-1) < 0.5).float() * 2
+    order = torch.sort(ov, dim=1, stable=True).indices
+    return order[:, :k]
+
+
+def digit_vote(logp, conf):
+    """Readings of the chosen frames' crops, log-probs (B, k, S, K), and detection confidences (B, k, S)
+    -> the vote for each digit multiset: (B, K) for one slot, (B, K, K) for two (symmetric).
+
+    A crop is trusted as far as its detection is: p = conf * p_crop + (1 - conf) / K. The two
+    detections of a frame are not tied to slots, so a pair {a, b} takes the better of the two
+    assignments in every frame, and the frames' log-probabilities add up."""
+    K = logp.shape[-1]
+    c = conf[..., None]
+    lp = torch.log(c * logp.exp() + (1 - c) / K)
+    if lp.shape[2] == 1:
+        return lp[:, :, 0].sum(dim=1)
+    a, b = lp[:, :, 0], lp[:, :, 1]
+    both = torch.maximum(a[..., :, None] + b[..., None, :], a[..., None, :] + b[..., :, None])
+    return both.sum(dim=1)
+
+
+def _match(ink, centre, ref, digit: int, radius: int):
+    """Best corner within `radius` px of any of the `centre`s (M, S, Kc, 2) in frames ink (M, H, W) for
+    reference crops ref (M, S, d, d): the one missing the least reference ink. -> corners (M, S, 2),
+    costs (M, S). Each centre's (d + 2 radius)^2 region is cut once and its windows are views of it."""
+    M, S, Kc = centre.shape[:3]
+    H, W = ink.shape[1:]
+    r, n = radius, 2 * radius + 1
+    padded = F.pad(ink, (r, r, r, r))
+    side = digit + 2 * r
+    which = torch.arange(M).repeat_interleave(S * Kc)
+    region = crop(padded[:, None], centre.reshape(-1, 2).clamp(0, min(H, W) - digit), side, which)[:, 0]
+    windows = region.unfold(1, digit, 1).unfold(2, digit, 1).reshape(M, S, Kc * n * n, digit, digit)
+    missing = (ref[:, :, None] - windows).clamp(min=0).sum(dim=(-1, -2))
+    cost = missing / ref.sum(dim=(-1, -2)).clamp(min=1e-6)[:, :, None]
+    best = cost.argmin(dim=-1)  # (M, S); ties: the first candidate
+    k, rest = best // (n * n), best % (n * n)
+    dy, dx = rest // n - r, rest % n - r  # unfold order: rows, then columns
+    seed = centre.clamp(0, min(H, W) - digit).gather(2, k[..., None, None].expand(-1, -1, 1, 2))[:, :, 0]
+    got = (seed + torch.stack([dx, dy], dim=-1)).clamp(0, min(H, W) - digit)
+    return got, cost.gather(2, best[..., None])[..., 0]
+
+
+def track(ink, det, ref_frame, digit: int, radius: int, ref=None):
+    """Follow each digit from the reference frame outwards, one frame at a time: ink (B, T, H, W), the
+    detections det (B, T, S, 2) (the reference frame's are the digits' start), ref_frame (B,). In every
+    frame the digit's reference crop is matched within `radius` px of where it was in the neighbouring
+    frame and of each of this frame's detections (`_match`): the cost
+    of a corner is the reference ink missing there, sum(relu(ref - crop)) / sum(ref). A video is a
+    saturating sum of digits, so the other digit's ink costs nothing and a real digit matches exactly
+    (cost 0). `ref` (B, S, d, d) replaces the reference frame's crops (a cleaned image of each digit).
+    -> corners (B, T, S, 2) and costs (B, T, S) (0 in the reference frame)."""
+    B, T, H, W = ink.shape
+    S = det.shape[2]
+    rows = torch.arange(B)
+    start = det[rows, ref_frame]
+    if ref is None:
+        ref = crop(ink[rows, ref_frame][:, None], start.reshape(-1, 2), digit, rows.repeat_interleave(S))
+        ref = ref.view(B, S, digit, digit)
+    pos = torch.zeros(B, T, S, 2, dtype=torch.long)
+    cost = torch.zeros(B, T, S)
+    pos[rows, ref_frame] = start
+    for k in range(1, T):
+        for step in (1, -1):
+            t = ref_frame + step * k
+            b = ((t >= 0) & (t < T)).nonzero()[:, 0]
+            if len(b) == 0:
+                continue
+            t = t[b]
+            seeds = torch.cat([pos[b, t - step][:, :, None], det[b, t][:, None].expand(-1, S, -1, -1)], dim=2)
+            got, c = _match(ink[b, t], seeds, ref[b], digit, radius)
+            pos[b, t], cost[b, t] = got, c
+    return pos, cost
+
+
+def clear_digits(video, pos, conf, digit: int, radius: int, match: float, passes: int = 2):
+    """Each digit's image cleared of the other: video (B, T, C, H, W), detections pos (B, T, S, 2) with
+    confidences (B, T, S) -> (B, S, C, d, d) and the reference frame (B,).
+
+    Take the frame whose detections overlap least as the reference, follow each digit's crop through
+    the clip (`track`) and keep, pixel by pixel, the least ink over the frames that match the reference
+    (cost <= `match`): what is left of a digit once every frame in which the other digit has moved away
+    has been consulted. Where the digits overlap in the reference frame too, few frames match its crop,
+    so the next pass tracks again with the cleared image as the reference."""
+    B, T, C, H, W = video.shape
+    S = pos.shape[2]
+    frames, ink = video.flatten(0, 1), video.sum(dim=2)
+    ref_frame = least_overlap_frames(pos, 1, digit, conf)[:, 0]
+    which = torch.arange(B * T).repeat_interleave(S)
+    ref = None
+    for _ in range(passes):
+        at, cost = track(ink, pos, ref_frame, digit, radius, ref)
+        keep = cost <= match
+        keep[torch.arange(B), ref_frame] = True
+        crops = crop(frames, at.reshape(-1, 2), digit, which).view(B, T, S, C, digit, digit)
+        masked = torch.where(keep[..., None, None, None], crops, torch.ones_like(crops))
+        least = masked.amin(dim=1)
+        ref = least.sum(dim=2)
+    return least, ref_frame
+
+
+def read_digits(locator, reader, video, slots: int, digit: int, radius: int, match: float, passes: int = 2):
+    """The whole reading: video (B, T, C, H, W) in [0, 1] -> digit_vote (see the module's docstring)."""
+    B, T, C, H, W = video.shape
+    heat, offset = locator(video.flatten(0, 1))
+    pos, conf = detect(heat, offset, slots, H, digit)
+    pos, conf = pos.view(B, T, slots, 2), conf.view(B, T, slots)
+    least, ref_frame = clear_digits(video, pos, conf, digit, radius, match, passes)
+    logp = F.log_softmax(reader(least.flatten(0, 1)), dim=-1).view(B, 1, slots, -1)
+    return digit_vote(logp, conf[torch.arange(B), ref_frame][:, None])
+
+
+# -- training (stage 3 of the recipe) ------------------------------------------------------------
+def locate_loss(heat, offset, pos, size: int, digit: int):
+    """Centre logits (M, h, w) and offsets (M, 2, h, w) against true top-left corners pos (M, S, 2):
+    binary cross-entropy of every cell holding a digit's centre (summed over cells; the 8 cells around
+    a centre are left out, so a near miss is not punished as a miss) plus the L1 error of the offsets
+    at the centre cells."""
+    M, h, w = heat.shape
+    stride = size / w
+    centre = (pos.float() + digit / 2) / stride  # (M, S, 2) in cells
+    cell = centre.floor().long().clamp(0, w - 1)
+    frac = centre - cell.float()
+    target = torch.zeros(M, h * w)
+    flat = cell[..., 1] * w + cell[..., 0]  # (M, S)
+    target.scatter_(1, flat, 1.0)
+    near = F.max_pool2d(target.view(M, 1, h, w), 3, 1, 1).view(M, -1) > target
+    bce = F.binary_cross_entropy_with_logits(heat.flatten(1), target, reduction="none")
+    bce = bce.masked_fill(near, 0.0).sum() / M
+    got = offset.flatten(2).gather(2, flat[:, None, :].expand(-1, 2, -1)).permute(0, 2, 1)  # (M, S, 2)
+    return bce + (got - frac).abs().sum(dim=-1).mean()
+
+
+def affine_jitter(x, rotate_deg: float, scale: float, shift_px: float, g: torch.Generator):
+    """Random rotation (+-rotate_deg), isotropic scale (1 +- scale) about the crop centre and shift
+    (+-shift_px per axis) of crops (M, C, d, d), drawn from g."""
+    M, d = x.shape[0], x.shape[-1]
+    u = torch.rand(M, 4, generator=g) * 2 - 1
+    a = u[:, 0] * math.radians(rotate_deg)
+    s = 1 + u[:, 1] * scale
+    theta = torch.zeros(M, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a) / s, -torch.sin(a) / s
+    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a) / s, torch.cos(a) / s
+    theta[:, :, 2] = u[:, 2:] * (2 * shift_px / d)  # grid units: the crop spans 2
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def true_images(video_u8, traj, idx, slot, digit: int):
+    """Training input of the reader: the least ink of slot `slot` over all frames at its true corners,
+    video_u8 (N, T, H, W, C), traj (N, S, T, 2) -> float (M, C, d, d) in [0, 1]. What `clear_digits`
+    makes of a correctly tracked digit, so the reader learns on the images it will read, the other
+    digit's leftovers included where the two never part."""
+    T = video_u8.shape[1]
+    pos = traj[idx, slot]  # (M, T, 2)
+    ar = torch.arange(digit)
+    ys = (pos[..., 1:2] + ar)[:, :, :, None]
+    xs = (pos[..., 0:1] + ar)[:, :, None, :]
+    crops = video_u8[idx[:, None, None, None], torch.arange(T)[None, :, None, None], ys, xs]  # (M, T, d, d, C)
+    return crops.amin(dim=1).permute(0, 3, 1, 2).float().div_(255.0)

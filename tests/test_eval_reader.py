@@ -1,0 +1,136 @@
+"""The crop reader of two-digit judges: detection, crops, frame choice, the vote, exact decoding, and
+a tiny recipe run that trains it (see t2vbench/eval/reader.py)."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from t2vbench.errors import UserError
+from t2vbench.eval import judges
+from t2vbench.eval import reader as rd
+
+
+def _heat_for(pos, size=64, digit=28, cells=8):
+    """Centre logits and offsets that put a confident detection at each true top-left corner."""
+    M, S = pos.shape[:2]
+    heat = torch.full((M, cells, cells), -8.0)
+    offset = torch.full((M, 2, cells, cells), 0.5)
+    stride = size / cells
+    for m in range(M):
+        for s in range(S):
+            cx, cy = (pos[m, s].float() + digit / 2) / stride
+            heat[m, int(cy), int(cx)] = 8.0
+            offset[m, 0, int(cy), int(cx)] = cx - int(cx)
+            offset[m, 1, int(cy), int(cx)] = cy - int(cy)
+    return heat, offset
+
+
+def test_detect_recovers_corners_and_locate_loss_is_low_there():
+    g = torch.Generator().manual_seed(0)
+    pos = torch.stack([torch.randint(0, 9, (32, 1, 2), generator=g),  # one digit top-left ...
+                       torch.randint(27, 37, (32, 1, 2), generator=g)], dim=1)[:, :, 0]  # ... one bottom-right
+    heat, offset = _heat_for(pos)
+    got, conf = rd.detect(heat, offset, 2, 64, 28)
+    match = [sorted(map(tuple, got[m].tolist())) == sorted(map(tuple, pos[m].tolist())) for m in range(32)]
+    assert all(match) and bool((conf > 0.99).all())
+    good = rd.locate_loss(heat, offset, pos, 64, 28)
+    moved = rd.locate_loss(heat, offset, (pos + 8).clamp(0, 36), 64, 28)
+    assert good < 0.05 < moved
+
+
+def test_crop_is_the_slice_at_the_corner():
+    frames = torch.rand(3, 1, 64, 64)
+    pos = torch.tensor([[0, 0], [36, 5], [17, 36]])
+    out = rd.crop(frames, pos, 28)
+    for m, (x, y) in enumerate(pos.tolist()):
+        assert torch.equal(out[m], frames[m, :, y:y + 28, x:x + 28])
+
+
+def test_true_images_are_the_least_ink_at_the_true_corners():
+    g = torch.Generator().manual_seed(2)
+    video = torch.randint(0, 256, (3, 5, 64, 64, 1), generator=g, dtype=torch.uint8)
+    traj = torch.randint(0, 37, (3, 2, 5, 2), generator=g)
+    idx, slot = torch.tensor([2, 0, 2]), torch.tensor([1, 0, 0])
+    got = rd.true_images(video, traj, idx, slot, 28)
+    for m in range(3):
+        n, s = int(idx[m]), int(slot[m])
+        crops = [video[n, t, y:y + 28, x:x + 28, 0] for t, (x, y) in enumerate(traj[n, s].tolist())]
+        assert torch.equal(got[m, 0], torch.stack(crops).amin(dim=0).float() / 255)
+
+
+def test_least_overlap_frames_are_where_the_digits_stand_apart():
+    pos = torch.zeros(1, 6, 2, 2, dtype=torch.long)
+    pos[0, :, 1, 0] = torch.tensor([0, 10, 30, 2, 28, 5])  # horizontal distance between the digits
+    assert rd.least_overlap_frames(pos, 3, 28).tolist() == [[2, 4, 1]]
+    assert rd.box_overlap(pos[0, 2], 28) == 0.0 and rd.box_overlap(pos[0, 0], 28) == 1.0
+
+
+def test_digit_vote_ignores_which_detection_is_which_and_follows_confidence():
+    g = torch.Generator().manual_seed(1)
+    logp = torch.log_softmax(torch.randn(4, 3, 2, 10, generator=g) * 3, dim=-1)
+    conf = torch.rand(4, 3, 2, generator=g)
+    vote = rd.digit_vote(logp, conf)
+    assert torch.allclose(vote, rd.digit_vote(logp.flip(2), conf.flip(2)))  # detections swapped
+    assert torch.allclose(vote, vote.transpose(1, 2))
+    # confident crops reading 3 and 7 in every frame: the pair {3, 7} wins
+    sure = torch.full((1, 3, 2, 10), -20.0)
+    sure[:, :, 0, 3] = sure[:, :, 1, 7] = 0.0
+    v = rd.digit_vote(sure, torch.ones(1, 3, 2) * 0.999)
+    assert divmod(int(v.flatten(1).argmax()), 10) in ((3, 7), (7, 3))
+    # detections with no confidence say nothing: a flat vote
+    flat = rd.digit_vote(sure, torch.zeros(1, 3, 2))
+    assert torch.allclose(flat, flat.flatten()[0].expand_as(flat))
+    one = rd.digit_vote(logp[:, :, :1], conf[:, :, :1])
+    assert one.shape == (4, 10)
+
+
+def test_read_decode_is_exact():
+    g = torch.Generator().manual_seed(0)
+    for slots, n, K in ((1, 20, 10), (2, 40, 10), (2, 20, 10)):
+        cell = torch.randn(5, n, slots + 1, generator=g) * 3
+        raw = torch.randn(5, *([K] * slots), generator=g) * 4
+        vote = raw if slots == 1 else raw + raw.transpose(1, 2)
+        got = judges.decode_multiset_read(cell, vote, slots, 0.7)
+        lc = torch.log_softmax(cell, -1)
+        for b in range(5):  # brute force over every multiset of `slots` cells
+            def score(ms):
+                cnt = np.bincount(ms, minlength=n)
+                values = tuple(c // (n // K) for c in ms)
+                return float(sum(lc[b, c, cnt[c]] - lc[b, c, 0] for c in range(n)) + 0.7 * vote[b][values])
+            best = max(itertools.combinations_with_replacement(range(n), slots), key=score)
+            assert tuple(got[b].tolist()) == best
+        if slots == 2:  # weight 0: the cells alone
+            assert torch.equal(judges.decode_multiset_read(cell, vote, 2, 0.0), judges.decode_multiset(cell, 2))
+
+
+READER = {"slots": [2], "width": 8, "steps": 120, "batch_size": 32, "locate_batch_size": 16,
+          "rotate_deg": 10.0, "scale": 0.1, "shift_px": 1.0, "radius": 3, "match": 0.1, "vote": 1.0}
+
+
+def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
+    from t2vbench.eval.judge_train import train_judge
+
+    tiny = {"frame_steps": 40, "frame_batch_size": 32, "steps": 4, "batch_size": 8, "warmup_steps": 5,
+            "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": READER}
+    root = make("dmnist2", n=256, n_test=64)
+    a = train_judge(root, tmp_path / "a.pt", recipe=tiny, progress=False, log=lambda m: None)
+    for k in ("locate", "read"):
+        first, last = a["loss_first_last"][k]
+        assert last < first * 0.9, (k, first, last)
+    # stages 1-2 alone (no reader), then stage 3 on top of that file: the very bytes of the full run
+    plain = train_judge(root, tmp_path / "plain.pt", recipe={**tiny, "reader": {"slots": []}}, progress=False,
+                        log=lambda m: None)
+    b = train_judge(root, tmp_path / "b.pt", recipe=tiny, stages_from=tmp_path / "plain.pt", progress=False,
+                    log=lambda m: None)
+    assert a["sha256"] == b["sha256"] != plain["sha256"]
+    with pytest.raises(UserError, match="differs in frame_steps"):
+        train_judge(root, tmp_path / "x.pt", recipe={**tiny, "frame_steps": 41}, stages_from=tmp_path / "plain.pt",
+                    progress=False, log=lambda m: None)
+    loaded = judges.load_judge(tmp_path / "a.pt")
+    assert torch.load(tmp_path / "a.pt", weights_only=False)["format"] == 4
+    assert loaded.model.reader is not None and loaded.model.arch["digit_size"] == 28
+    one = make("smnist2", n=256, n_test=64)  # one digit per video: no reader, format 3
+    c = train_judge(one, tmp_path / "c.pt", recipe=tiny, progress=False, log=lambda m: None)
+    assert "locate" not in c["loss_first_last"]
+    assert judges.load_judge(tmp_path / "c.pt").model.reader is None
