@@ -28,7 +28,7 @@ def judge():
 @click.option("--stages-from", type=click.Path(dir_okay=False), default=None, metavar="JUDGE.pt",
               help="Take stages 1-2 from a judge made by the same recipe's stages on the same dataset and "
                    "train only stage 3 (two-digit judges' crop reader): the same file as a full run, in "
-                   "a third of the time.")
+                   "about half the time.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, stages_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then
