@@ -198,12 +198,19 @@ def decode_multiset_read(logits: torch.Tensor, vote: torch.Tensor, slots: int, w
     logp = F.log_softmax(logits.float(), dim=-1)
     n, K = logp.shape[1], vote.shape[1]
     value = torch.arange(n) // (n // K)
-    one = logp[..., 1] - logp[..., 0]
     if slots == 1:
-        return (one + weight * vote[:, value]).argmax(dim=1, keepdim=True)
-    pair = one[:, :, None] + one[:, None, :] + weight * vote[:, value][:, :, value]
-    two = logp[..., 2] - logp[..., 0] + weight * vote[:, value, value]
-    pair = pair + torch.diag_embed(two - pair.diagonal(dim1=1, dim2=2))  # diagonal: the same cell twice
+        return (logp[..., 1] - logp[..., 0] + weight * vote[:, value]).argmax(dim=1, keepdim=True)
+    return _best_pair(logp, weight * vote[:, value][:, :, value])
+
+
+def _best_pair(logp: torch.Tensor, bonus: torch.Tensor) -> torch.Tensor:
+    """The best multiset of two cells, exactly: count log-probs (B, n, 3), a pair {i, j} scores the
+    gains of its counts (cell i once and j once, or i twice when i = j) + bonus[i, j] (B, n, n)
+    -> (B, 2) sorted cell ids."""
+    n = logp.shape[1]
+    one = logp[..., 1] - logp[..., 0]
+    pair = one[:, :, None] + one[:, None, :]
+    pair = pair + torch.diag_embed(logp[..., 2] - logp[..., 0] - pair.diagonal(dim1=1, dim2=2)) + bonus
     best = pair.flatten(1).argmax(dim=1)
     return torch.stack([best // n, best % n], dim=1).sort(dim=1).values
 
@@ -214,22 +221,15 @@ def decode_multiset_voted(logits: torch.Tensor, frame_logits: torch.Tensor, slot
     sum of its cells' log-prob gains + weight x sum over frames of log p(count of each value it
     implies) - log p(count 0), maximised exactly over all multisets of S cells."""
     logp = F.log_softmax(logits.float(), dim=-1)
-    B, n = logp.shape[:2]
-    K = frame_logits.shape[2]
+    n, K = logp.shape[1], frame_logits.shape[2]
     fl = F.log_softmax(frame_logits.float(), dim=-1).sum(dim=1)  # (B, K, S + 1)
     vote = weight * (fl - fl[..., :1])  # gain of a value being there c times, c = 0..S
     value = torch.arange(n) // (n // K)
-    one = logp[..., 1] - logp[..., 0] + vote[:, value, 1]
     if slots == 1:
-        return one.argmax(dim=1, keepdim=True)
-    two = logp[..., 2] - logp[..., 0] + vote[:, value, 2]  # one cell twice
-    pair = (logp[..., 1] - logp[..., 0])[:, :, None] + (logp[..., 1] - logp[..., 0])[:, None, :]
-    same = value[:, None] == value[None, :]
+        return (logp[..., 1] - logp[..., 0] + vote[:, value, 1]).argmax(dim=1, keepdim=True)
+    same = value[:, None] == value[None, :]  # a pair of one value counts it twice
     v1 = vote[:, value, 1]
-    pair = pair + torch.where(same, vote[:, value, 2][:, :, None], v1[:, :, None] + v1[:, None, :])
-    pair = pair + torch.diag_embed(two - pair.diagonal(dim1=1, dim2=2))  # diagonal: the same cell twice
-    best = pair.flatten(1).argmax(dim=1)
-    return torch.stack([best // n, best % n], dim=1).sort(dim=1).values
+    return _best_pair(logp, torch.where(same, vote[:, value, 2][:, :, None], v1[:, :, None] + v1[:, None, :]))
 
 
 # -- video input ----------------------------------------------------------------------------------
