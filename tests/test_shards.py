@@ -202,14 +202,19 @@ def test_ctrl_c_stops_a_parallel_run_promptly(tmp_path, mnist_dir):
     root = out / "smnist4"
     args = [sys.executable, "-m", "t2vbench.cli", "make-dataset", "smnist4", "--out", str(out), "-q", "--workers",
             "2", "--n", "200000", "--n-test", "0", "--shard-size", "500", "--digits", str(mnist_dir)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # SIG_DFL: a Python started with SIGINT ignored (e.g. pytest run as a background job) never raises
+    # KeyboardInterrupt, which would test the shell, not the tool
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(root.glob("train-*.h5"))) < 2:
+    while time.time() < deadline and len(list(root.glob("train-*.h5"))) < 2 and proc.poll() is None:
         time.sleep(0.02)
+    shards = len(list(root.glob("train-*.h5")))
+    assert proc.poll() is None, f"the run ended (rc {proc.returncode}, {shards} shards) before Ctrl-C was sent"
     t0 = time.time()
     os.killpg(proc.pid, signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
-    assert proc.returncode == 130 and "re-run the same command to resume" in err, err
+    assert proc.returncode == 130 and "re-run the same command to resume" in err, (proc.returncode, shards, err)
     assert time.time() - t0 < 10
     assert not (root / "manifest.json").exists() and not list(root.glob(".*tmp*"))
     assert len(list(root.glob("train-*.h5"))) < 100
