@@ -262,10 +262,8 @@ def true_images(video_u8, traj, idx, slot, digit: int):
     video_u8 (N, T, H, W, C), traj (N, S, T, 2) -> float (M, C, d, d) in [0, 1]. What `clear_digits`
     makes of a correctly tracked digit, so the reader learns on the images it will read, the other
     digit's leftovers included where the two never part."""
-    T = video_u8.shape[1]
-    pos = traj[idx, slot]  # (M, T, 2)
-    ar = torch.arange(digit)
-    ys = (pos[..., 1:2] + ar)[:, :, :, None]
-    xs = (pos[..., 0:1] + ar)[:, :, None, :]
-    crops = video_u8[idx[:, None, None, None], torch.arange(T)[None, :, None, None], ys, xs]  # (M, T, d, d, C)
-    return crops.amin(dim=1).permute(0, 3, 1, 2).float().div_(255.0)
+    N, T = video_u8.shape[:2]
+    frames = video_u8.flatten(0, 1).permute(0, 3, 1, 2)  # a view: (N * T, C, H, W)
+    which = (idx[:, None] * T + torch.arange(T)).flatten()
+    crops = crop(frames, traj[idx, slot].reshape(-1, 2), digit, which)
+    return crops.view(len(idx), T, *crops.shape[1:]).amin(dim=1).float().div_(255.0)
