@@ -377,6 +377,17 @@ def test_passes_alternate_with_an_undecided_pass_between(tmp_path):
     assert b.source(cfg)["extraction"]["videos_not_alternating"] == [stem]
 
 
+def test_info_lists_every_column(built, capsys):
+    from t2vbench.cli import main
+
+    root = built[0]
+    assert main(["info", str(root)]) == 0
+    out = capsys.readouterr().out
+    for col in ("video", "caption", "tokens", "label/action", "label/direction", "label/person",
+                "label/scenario", "source_file", "frame_range", "subsequence", "velocity"):
+        assert f"  {col} " in out, col
+
+
 def test_same_bytes_with_workers_and_person_captions(built, kth, tmp_path):
     from t2vbench.data.build import build_dataset
 

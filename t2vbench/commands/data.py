@@ -87,6 +87,17 @@ def _open_dataset(path):
     return Path(path), read_manifest(path)
 
 
+def _columns(f) -> list[str]:
+    """Every column of an open shard, the main ones first, then the rest (e.g. kth4's `source_file`,
+    `velocity`) by name; groups give their members (`label/digit`)."""
+    import h5py
+
+    names = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    main = ["video", "caption", "tokens", "trajectory", "heldout"]
+    return [k for k in main if k in names] + sorted(k for k in names if k not in main)
+
+
 @click.command()
 @click.argument("path", type=click.Path())
 @click.option("--verify", is_flag=True, help="Recompute every shard's sha256 against the manifest.")
@@ -116,11 +127,8 @@ def info(path, verify, examples, as_json):
             try:
                 with open_shard(p) as f:
                     if k == 0:
-                        for key in ("video", "caption", "tokens", "trajectory", "heldout"):
-                            if key in f:
-                                click.echo(f"  {key:12s} {str(f[key].dtype):8s} {f[key].shape}")
-                        for key in f.get("label", {}):
-                            click.echo(f"  label/{key:6s} {str(f['label'][key].dtype):8s} {f['label'][key].shape}")
+                        for key in _columns(f):
+                            click.echo(f"  {key:16s} {str(f[key].dtype):8s} {f[key].shape}")
                         for c in f["caption"].asstr()[:examples]:
                             click.echo(f"  e.g. \"{c}\"")
                     if f["video"].shape[0] != entry["count"]:
