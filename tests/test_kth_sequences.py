@@ -118,6 +118,14 @@ def test_named_splits_hold_the_published_persons():
         parse_split("1-3/3-4")
 
 
+def test_a_split_has_one_name_however_it_is_typed():
+    from t2vbench.generators.kth.builder import parse_split
+
+    assert parse_split("1-16/17-25") == parse_split("16,1-15/25,17-24") == parse_split("mcnet")
+    assert parse_split("1-16/17-25")[0] == "mcnet" and parse_split("1-20/21-25")[0] == "svg"
+    assert parse_split(" 5, 1-3 / 17 ")[0] == parse_split("1,2,3,5/17")[0] == "1-3,5/17"
+
+
 def test_walking_and_running_need_a_decided_direction():
     from t2vbench.generators.kth.builder import caption, class_index
 

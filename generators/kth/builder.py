@@ -56,7 +56,9 @@ KTH_URL = "https://www.csc.kth.se/cvap/actions/"
 
 
 def parse_split(text: str | None):
-    """Named split or 'TRAIN/TEST' person lists -> (name, train persons, test persons)."""
+    """Named split or 'TRAIN/TEST' person lists -> (name, train persons, test persons). The name is
+    canonical: person lists equal to a named split take its name, others are written as ranges
+    ('1-3,5/17-25'), so one set of persons has one config whatever way it was typed."""
     name = (text or DEFAULT_SPLIT).strip()
     if name.lower() in NAMED_SPLITS:
         train, test = NAMED_SPLITS[name.lower()]
@@ -72,7 +74,10 @@ def parse_split(text: str | None):
         raise UserError(f"--kth-split puts person {both[0]} in both train and test; each person goes in one split")
     if not train or not test:
         raise UserError("--kth-split needs at least one train and one test person")
-    return f"{m.group(1).replace(' ', '')}/{m.group(2).replace(' ', '')}", train, test
+    for named, (tr, te) in NAMED_SPLITS.items():  # the same persons are the same split, the same config sha
+        if (train, test) == (list(tr), list(te)):
+            return named, train, test
+    return f"{_span(train)}/{_span(test)}".replace(" ", ""), train, test
 
 
 def _check_direction(action: str, direction: int) -> None:
