@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2vbench.data.dataset import read_split
+from t2vbench.eval import reader as rd
 from t2vbench.eval.judge_train import _lr, augment_frames
 
 WARP = {"p": 1.0, "rotate_deg": 10.0, "scale": 0.1, "shear": 0.0}  # every crop, the judges' warp
@@ -44,22 +45,6 @@ def reader(width: int, n_classes: int = 10) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, n_classes))
 
 
-def crops(frames: torch.Tensor, pos: torch.Tensor, d: int = 28) -> torch.Tensor:
-    """frames (M, H, W) uint8, top-left corners (M, 2) as (x, y) -> float crops (M, 1, d, d) in [0, 1]."""
-    ar = torch.arange(d)
-    ys = (pos[:, 1:2] + ar)[:, :, None]
-    xs = (pos[:, 0:1] + ar)[:, None, :]
-    return frames[torch.arange(len(pos))[:, None, None], ys, xs].float().div_(255.0)[:, None]
-
-
-def box_overlap(traj: torch.Tensor, d: int = 28) -> torch.Tensor:
-    """(N, S, T, 2) corners -> (N, T) overlap of the first two digits' boxes as a share of one box."""
-    if traj.shape[1] < 2:
-        return torch.zeros(traj.shape[0], traj.shape[2])
-    gap = (traj[:, 0] - traj[:, 1]).abs().float()
-    return (d - gap).clamp(min=0).prod(dim=-1) / d ** 2
-
-
 def load(root, split: str, limit=None):
     cols = read_split(root, split, columns=["video", "label/digit", "trajectory"], limit=limit)
     video = torch.from_numpy(np.ascontiguousarray(cols["video"][..., 0]))  # (N, T, H, W)
@@ -71,7 +56,7 @@ def load(root, split: str, limit=None):
 def train(net, video, traj, digit, steps: int, batch: int, g: torch.Generator, log) -> list:
     N, S, T = traj.shape[:3]
     size = video.shape[-1]
-    ov = box_overlap(traj)
+    ov = rd.box_overlap(traj.transpose(1, 2), 28)  # (N, T)
     clean = (ov <= ov.min(dim=1, keepdim=True).values.clamp(min=0.05) + 1e-6).float()  # >= 1 frame each
     opt = torch.optim.AdamW(net.parameters(), lr=SCHEDULE["lr"], weight_decay=1e-4)
     losses = []
@@ -83,7 +68,7 @@ def train(net, video, traj, digit, steps: int, batch: int, g: torch.Generator, l
         s = torch.randint(0, S, (batch,), generator=g)
         t = torch.multinomial(clean[i], 1, generator=g)[:, 0]
         pos = (traj[i, s, t] + torch.randint(-2, 3, (batch, 2), generator=g)).clamp(0, size - 28)
-        x = augment_frames(crops(video[i, t], pos), WARP, g)
+        x = augment_frames(rd.crop(video[i, t][:, None], pos, 28).float().div_(255.0), WARP, g)
         loss = F.cross_entropy(net(x), digit[i, s])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -99,7 +84,7 @@ def train(net, video, traj, digit, steps: int, batch: int, g: torch.Generator, l
 def read_test(net, video, traj, chunk: int = 64) -> dict:
     """Oracle-position readings of every test digit: (N, S) predictions for `one frame` and `pixel min`."""
     N, S, T = traj.shape[:3]
-    ov = box_overlap(traj)
+    ov = rd.box_overlap(traj.transpose(1, 2), 28)  # (N, T)
     least = ov.argmin(dim=1)
     out = {"one frame": [], "pixel min": []}
     for lo in range(0, N, chunk):
@@ -107,7 +92,8 @@ def read_test(net, video, traj, chunk: int = 64) -> dict:
         n = len(b)
         frame_ix = b[:, None, None].expand(n, S, T).reshape(-1)
         t_ix = torch.arange(T).repeat(n * S)
-        c = crops(video[frame_ix, t_ix], traj[b].reshape(-1, 2)).view(n, S, T, 1, 28, 28)
+        c = rd.crop(video[frame_ix, t_ix][:, None], traj[b].reshape(-1, 2), 28).float().div_(255.0)
+        c = c.view(n, S, T, 1, 28, 28)
         one = c[torch.arange(n), :, least[b]]  # (n, S, 1, d, d)
         for name, img in (("one frame", one), ("pixel min", c.amin(dim=2))):
             out[name].append(net(img.reshape(-1, 1, 28, 28)).argmax(1).view(n, S))
@@ -139,7 +125,7 @@ def main():
     print(f"reader: width {args.width}, {sum(p.numel() for p in net.parameters()):,} parameters, {args.steps} "
           f"steps in {time.time() - t0:.0f} s, loss {np.mean(losses[:50]):.3f} -> {np.mean(losses[-50:]):.3f}")
     pred = read_test(net, test_video, test_traj)
-    heavy = box_overlap(test_traj).min(dim=1).values >= 0.5
+    heavy = rd.box_overlap(test_traj.transpose(1, 2), 28).min(dim=1).values >= 0.5
     print(f"\nOracle positions, {len(test_video)} test videos ({heavy.float().mean().item():.1%} overlap by half "
           "or more in every frame)")
     print(f"{'reading':<22}{'per digit':>10}{'per video':>11}{'overlapping, per video':>24}")

@@ -59,6 +59,23 @@ def test_true_images_are_the_least_ink_at_the_true_corners():
         assert torch.equal(got[m, 0], torch.stack(crops).amin(dim=0).float() / 255)
 
 
+def test_least_ink_recovers_a_digit_that_the_other_crosses_in_every_frame():
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (28, 28)) * (rng.random((28, 28)) < 0.3) for _ in range(2))
+    T = 6
+    traj = torch.tensor([[[18, 10]] * T, [[x, 20] for x in (0, 7, 14, 22, 29, 36)]])  # b slides across a
+    frames = np.zeros((T, 64, 64), np.int64)
+    for t in range(T):
+        for img, (x, y) in ((a, traj[0, t].tolist()), (b, traj[1, t].tolist())):
+            frames[t, y:y + 28, x:x + 28] += img
+    video = torch.from_numpy(np.minimum(frames, 255).astype(np.uint8))[None, ..., None]  # saturating sum
+    assert bool((rd.box_overlap(traj.transpose(0, 1), 28) > 0).all())  # b covers part of a's box in every frame
+    first = rd.crop(video[0, :1].permute(0, 3, 1, 2), traj[0, :1], 28)[0, 0]
+    a01 = torch.from_numpy(a / 255.0).float()
+    assert not torch.equal(first.float() / 255, a01)  # ... so no single crop is a
+    assert torch.allclose(rd.true_images(video, traj[None], torch.tensor([0]), torch.tensor([0]), 28)[0, 0], a01)
+
+
 def test_least_overlap_frames_are_where_the_digits_stand_apart():
     pos = torch.zeros(1, 6, 2, 2, dtype=torch.long)
     pos[0, :, 1, 0] = torch.tensor([0, 10, 30, 2, 28, 5])  # horizontal distance between the digits
