@@ -244,3 +244,11 @@ def test_a_killed_save_leaves_no_temp_behind_the_next_save(tmp_path):
     ckpt.save(tmp_path / "last.pt", {"format": 1, "step": 3})
     assert not stale.exists() and ckpt.load(tmp_path / "last.pt")["step"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_a_judge_that_cannot_read_the_dataset_stops_the_run_before_training(data, tmp_path, capsys):
+    """The evaluation's judge is checked before the first step, not after an hour of training."""
+    argv = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path / "r")]
+    line = _one_line_error(capsys, [*argv, "--judge", str(tmp_path / "missing.pt")])
+    assert "missing.pt" in line and "--no-eval" in line
+    assert not (tmp_path / "r").exists()

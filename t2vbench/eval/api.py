@@ -202,7 +202,7 @@ def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_sample
     """
     t0 = time.time()
     _check_out(out)
-    root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
+    root, manifest, loaded = dataset_and_judge(dataset_root, judge)
     seed = PROTOCOL["eval_seed"] if seed is None else int(seed)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
     if n < 2:
@@ -229,7 +229,7 @@ def _check_out(out) -> None:
         check_writable(out)
 
 
-def _dataset_and_judge(dataset_root, judge):
+def dataset_and_judge(dataset_root, judge):
     """The dataset's manifest and the judge that reads it (shipped, or the user's file), checked to fit."""
     from t2vbench.eval.judges import check_compatible, judge_for
 
@@ -256,7 +256,7 @@ def evaluate_real(dataset_root, *, n_samples: int | None = None, judge=None, inf
     """The ceiling row: the real test videos scored as if a model had generated them ("real-data")."""
     t0 = time.time()
     _check_out(out)
-    root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
+    root, manifest, loaded = dataset_and_judge(dataset_root, judge)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
     test = load_test_columns(root, limit=n)
     n = len(test["caption"])
@@ -281,7 +281,7 @@ def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge
 
     t0 = time.time()
     _check_out(out)
-    root, manifest, loaded = _dataset_and_judge(dataset_root, judge)
+    root, manifest, loaded = dataset_and_judge(dataset_root, judge)
     path = Path(samples_path)
     try:
         with h5py.File(path, "r") as f:

@@ -278,12 +278,10 @@ def _dry_run(model, data, d) -> None:
 
 def _check_evaluation(cfg: dict, dataset, judge) -> None:
     """The evaluation's judge and dataset, checked before training rather than after it."""
+    from t2vbench.eval.api import dataset_and_judge
+
     try:
-        from t2vbench.eval.api import _dataset_and_judge
-    except ImportError:
-        return
-    try:
-        _dataset_and_judge(dataset, judge)
+        dataset_and_judge(dataset, judge)
     except UserError as e:
         raise UserError(f"{e} (or train without the evaluation: --no-eval)") from None
 
