@@ -315,9 +315,8 @@ def test_stage1_keeps_every_caption_meaning_apart(make):
     assert torch.equal(w(data.tokens[:8]), m.text(data.tokens[:8]))  # identity until fitted
     w.fit_whitening(data.tokens, data.keys)
     white = code_separation(w, data.tokens, data.keys)
-    # whitening multiplied the smallest distance by 2.1-7.1 over seeds 0-7 of this run alone, and by
-    # 1.98 for seed 0 after this module's other tests on one CI machine (2.0+ on another): one that
-    # does nothing multiplies it by 1
+    # whitening multiplied the smallest distance by 2.1-7.1 over seeds 0-7 of this run (one thread),
+    # by 1.98 for seed 0 at two threads (a dataset render had reset torch's threads): a no-op, by 1
     assert white["code_min_dist"] > 1.5 * sep["code_min_dist"], (sep, white)
     with torch.no_grad():
         z = w(data.tokens).double()

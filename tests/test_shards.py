@@ -108,6 +108,19 @@ def test_kernel_matches_its_python_version(mnist_dir):
     assert np.array_equal(fast, slow)
 
 
+def test_rendering_leaves_torchs_thread_count_alone(make):
+    """Numba's OpenMP layer sets the process's OpenMP thread count, which torch shares: a dataset made
+    in a session once turned a test's one torch thread into two (and changed its training's sums)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        make("dmnist4", n=64, n_test=16, seed=3)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_rerun_is_a_noop_and_overwrite_is_required_for_a_new_config(tmp_path, mnist_dir):
     from t2vbench.errors import UserError
 

@@ -5,6 +5,8 @@ around or overwrite.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numba import njit, prange
 
@@ -39,5 +41,12 @@ def render(pool: np.ndarray, img: np.ndarray, pos: np.ndarray, size: int, out: n
     n, _, t = pos.shape[:3]
     if out is None:
         out = np.empty((n, t, size, size), np.uint8)
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
     render_videos(pool, img.astype(np.int32, copy=False), pos.astype(np.int16, copy=False), out)
+    if threads is not None and torch.get_num_threads() != threads:
+        # Numba's OpenMP layer sets the process's OpenMP thread count on every parallel launch, and torch
+        # reads the same count: without this, rendering would change the threads (and so the float sums)
+        # of the user's torch code
+        torch.set_num_threads(threads)
     return out
