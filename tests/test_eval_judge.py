@@ -77,6 +77,9 @@ def test_training_recipe_learns_and_is_deterministic(make, tmp_path):
     assert a["sha256"] == b["sha256"]  # same data + recipe => same bytes
     assert set(a["real_test_accuracy"]) == {"caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slot_acc"}
     assert a["bytes"] < 1_000_000
+    from t2vbench.data.format import sha256_file
+
+    assert a["test_shards_sha256"] == [sha256_file(p) for p in sorted(root.glob("test-*.h5"))]
     loaded = judges.load_judge(tmp_path / "a.pt")
     assert loaded.sha256 == a["sha256"] and loaded.model.slots == 2
 
