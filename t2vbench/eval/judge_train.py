@@ -391,7 +391,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
                      "parameters": int(sum(p.numel() for p in judge.parameters())),
                      "real_test_accuracy": acc, "test_videos": int(len(test_video)),
                      # the bytes the certificate was measured on, so a later reading can tell a changed
-                     # test split from a changed judge (the config sha256 names the recipe, not the pixels)
+                     # test split from a changed judge (the dataset config sha256 names parameters, not pixels)
                      "test_shards_sha256": [s["sha256"] for s in manifest["splits"]["test"]["shards"]],
                      "train_seconds": round(train_s, 1)})
         log(f"judge: {manifest['dataset']} real-test accuracy " +
