@@ -123,6 +123,28 @@ def real_accuracy(judge: Judge, video: np.ndarray, labels: dict, batch_size: int
     return cap.accuracy(out["cells"], labels, judge.attributes, judge.sizes)
 
 
+def test_data_sha256(video: np.ndarray, labels: dict) -> str:
+    """sha256 of a split's pixels and labels: a shard file's sha256 also covers its metadata (the
+    config, `n` included), so `--n 64 --n-test 2048` and `--n 60000` write other test shards that
+    hold the same videos."""
+    import hashlib
+
+    h = hashlib.sha256(np.ascontiguousarray(video).tobytes())
+    for name in sorted(labels):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(labels[name], dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def certify(judge: Judge, root) -> dict:
+    """The certificate: the judge's accuracy on ROOT's real test split and what it was measured on."""
+    manifest = read_manifest(root)
+    video, lab = load_labelled(root, "test", judge.labels)
+    return {"real_test_accuracy": real_accuracy(judge, video, lab), "test_videos": int(len(video)),
+            "test_data_sha256": test_data_sha256(video, lab),
+            "test_shards_sha256": [s["sha256"] for s in manifest["splits"]["test"]["shards"]]}
+
+
 def _lr(step: int, total: int, recipe: dict) -> float:
     w = recipe["warmup_steps"]
     if step < w:
@@ -384,15 +406,12 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
             "torch_version": torch.__version__,
         }
         sha = save_judge(judge, out, meta)  # float16 weights: certify the shipped artifact, not the float32 one
-        loaded = load_judge(out)
-        test_video, test_lab = load_labelled(root, "test", labels)
-        acc = real_accuracy(loaded.model, test_video, test_lab)
+        # what the certificate was measured on, so a later reading can tell a changed test split from a
+        # changed judge or decoder (the dataset config sha256 names parameters, not pixels)
+        cert = certify(load_judge(out).model, root)
+        acc = cert["real_test_accuracy"]
         meta.update({"sha256": sha, "file": Path(out).name, "bytes": Path(out).stat().st_size,
-                     "parameters": int(sum(p.numel() for p in judge.parameters())),
-                     "real_test_accuracy": acc, "test_videos": int(len(test_video)),
-                     # the bytes the certificate was measured on, so a later reading can tell a changed
-                     # test split from a changed judge (the dataset config sha256 names parameters, not pixels)
-                     "test_shards_sha256": [s["sha256"] for s in manifest["splits"]["test"]["shards"]],
+                     "parameters": int(sum(p.numel() for p in judge.parameters())), **cert,
                      "train_seconds": round(train_s, 1)})
         log(f"judge: {manifest['dataset']} real-test accuracy " +
             ", ".join(f"{k} {v:.4f}" for k, v in acc.items()) + f"; {sha[:12]}; {train_s:.0f} s")
@@ -423,3 +442,41 @@ def ship(meta: dict, judge_file, dataset_command: str) -> None:
     entries[family] = {**meta, "file": dest.name, "dataset_command": dataset_command,
                        "judge_command": f"t2vbench judge train DATA/{family} --out {family}.pt{extra}"}
     write_json_atomic(SHIPPED_META, entries)
+
+
+def recertify(family: str, root, reason: str) -> dict:
+    """Re-measure a shipped judge's certificate with today's code on ROOT's real test split and record it
+    in judges.json. ROOT must hold the recorded dataset config (`n`, the train size, may differ: it does
+    not change the test videos). The training run's own figures stay in the entry as
+    `training_run_accuracy`, with `reason` and the code that re-measured them, so nothing is hidden."""
+    import datetime
+    import json
+
+    from t2vbench.data.format import write_json_atomic
+    from t2vbench.eval.judges import SHIPPED_DIR, SHIPPED_META
+    from t2vbench.eval.results import code_version
+
+    entries = json.loads(SHIPPED_META.read_text())
+    if family not in entries:
+        raise UserError(f"no shipped judge {family!r} (shipped: {', '.join(sorted(entries))})")
+    entry = entries[family]
+    config = (read_manifest(root).get("config") or {})
+    differ = sorted(k for k in {*config, *entry["dataset_config"]} - {"n"}
+                    if config.get(k) != entry["dataset_config"].get(k))
+    if differ:
+        raise UserError(f"{root} is not {family}'s certification data: its config differs in {', '.join(differ)}; "
+                        f"make it with: {entry['dataset_command']}")
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(int(entry["recipe"]["threads"]))  # as when it was trained and certified
+    torch.use_deterministic_algorithms(True)
+    try:
+        cert = certify(load_judge(SHIPPED_DIR / entry["file"]).model, root)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(det)
+    entry.setdefault("training_run_accuracy", entry["real_test_accuracy"])
+    entry.update(cert)
+    entry["recertified"] = {"reason": reason, "code": code_version(),
+                            "date": datetime.date.today().isoformat()}
+    write_json_atomic(SHIPPED_META, entries)
+    return entry
