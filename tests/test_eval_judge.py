@@ -171,17 +171,19 @@ def test_recertify_rereads_a_shipped_judge_and_keeps_the_training_runs_figures(m
     config = {**read_manifest(root)["config"], "n": 60000}  # another train size: the same test videos
     entry = {**SHIPPED["smnist4"], "dataset_config": config, "real_test_accuracy": stale}
     (tmp_path / "judges.json").write_text(json.dumps({"smnist4": entry}))
-    got = judge_train.recertify("smnist4", root, "test")
+    got = judge_train.recertify({"smnist4": root}, {"smnist4": "test"})["smnist4"]
     cert = judge_train.certify(judges.load_judge(tmp_path / "smnist4.pt").model, root)
     assert got["real_test_accuracy"] == cert["real_test_accuracy"] != stale
     assert got["training_run_accuracy"] == stale and got["recertified"]["reason"] == "test"
     assert json.loads((tmp_path / "judges.json").read_text())["smnist4"] == got
-    again = judge_train.recertify("smnist4", root, "again")
+    again = judge_train.recertify({"smnist4": root}, {"smnist4": "again"})["smnist4"]
     assert again["training_run_accuracy"] == stale  # the training run's figures are never overwritten
     entry["dataset_config"] = {**config, "seed": 1}
     (tmp_path / "judges.json").write_text(json.dumps({"smnist4": entry}))
+    before = (tmp_path / "judges.json").read_text()
     with pytest.raises(UserError, match="config differs in seed"):
-        judge_train.recertify("smnist4", root, "test")
+        judge_train.recertify({"smnist4": root}, {"smnist4": "test"})
+    assert (tmp_path / "judges.json").read_text() == before  # refused before writing anything
 
 
 def per_attribute(entry: dict) -> dict:

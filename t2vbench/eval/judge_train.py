@@ -444,11 +444,13 @@ def ship(meta: dict, judge_file, dataset_command: str) -> None:
     write_json_atomic(SHIPPED_META, entries)
 
 
-def recertify(family: str, root, reason: str) -> dict:
-    """Re-measure a shipped judge's certificate with today's code on ROOT's real test split and record it
-    in judges.json. ROOT must hold the recorded dataset config (`n`, the train size, may differ: it does
-    not change the test videos). The training run's own figures stay in the entry as
-    `training_run_accuracy`, with `reason` and the code that re-measured them, so nothing is hidden."""
+def recertify(roots: dict, reasons: dict) -> dict:
+    """Re-measure shipped judges' certificates with today's code, {family: ROOT} with ROOT's real test
+    split, and record them in judges.json (one write, so the code version recorded is the one measured
+    with, before the file changes). ROOT must hold the recorded dataset config (`n`, the train size,
+    may differ: it does not change the test videos). The training run's own figures stay in the entry as
+    `training_run_accuracy`, with the family's reason and the code that re-measured them, so nothing is
+    hidden. Returns the updated entries."""
     import datetime
     import json
 
@@ -457,26 +459,29 @@ def recertify(family: str, root, reason: str) -> dict:
     from t2vbench.eval.results import code_version
 
     entries = json.loads(SHIPPED_META.read_text())
-    if family not in entries:
-        raise UserError(f"no shipped judge {family!r} (shipped: {', '.join(sorted(entries))})")
-    entry = entries[family]
-    config = (read_manifest(root).get("config") or {})
-    differ = sorted(k for k in {*config, *entry["dataset_config"]} - {"n"}
-                    if config.get(k) != entry["dataset_config"].get(k))
-    if differ:
-        raise UserError(f"{root} is not {family}'s certification data: its config differs in {', '.join(differ)}; "
-                        f"make it with: {entry['dataset_command']}")
+    code, today = code_version(), datetime.date.today().isoformat()
+    for family, root in roots.items():
+        if family not in entries:
+            raise UserError(f"no shipped judge {family!r} (shipped: {', '.join(sorted(entries))})")
+        entry = entries[family]
+        config = read_manifest(root).get("config") or {}
+        differ = sorted(k for k in {*config, *entry["dataset_config"]} - {"n"}
+                        if config.get(k) != entry["dataset_config"].get(k))
+        if differ:
+            raise UserError(f"{root} is not {family}'s certification data: its config differs in "
+                            f"{', '.join(differ)}; make it with: {entry['dataset_command']}")
     threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(int(entry["recipe"]["threads"]))  # as when it was trained and certified
     torch.use_deterministic_algorithms(True)
     try:
-        cert = certify(load_judge(SHIPPED_DIR / entry["file"]).model, root)
+        for family, root in roots.items():
+            entry = entries[family]
+            torch.set_num_threads(int(entry["recipe"]["threads"]))  # as when it was trained and certified
+            cert = certify(load_judge(SHIPPED_DIR / entry["file"]).model, root)
+            entry.setdefault("training_run_accuracy", entry["real_test_accuracy"])
+            entry.update(cert)
+            entry["recertified"] = {"reason": reasons[family], "code": code, "date": today}
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(det)
-    entry.setdefault("training_run_accuracy", entry["real_test_accuracy"])
-    entry.update(cert)
-    entry["recertified"] = {"reason": reason, "code": code_version(),
-                            "date": datetime.date.today().isoformat()}
     write_json_atomic(SHIPPED_META, entries)
-    return entry
+    return {family: entries[family] for family in roots}
