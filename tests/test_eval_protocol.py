@@ -45,6 +45,7 @@ def test_real_videos_score_the_ceiling(real_result):
     assert m["motion_com_acc"] >= 0.99  # the analytic check agrees with the renderer
     assert m["temporal_consistency"] >= 0.9
     assert real_result["model"] == "real-data" and real_result["judge_sha256"]
+    assert real_result["hardware"]["cpu_capability"] in ("DEFAULT", "VSX", "Z VECTOR", "NO AVX", "AVX2", "AVX512", "SVE256")
     for key in ("model", "dataset", "dataset_config_sha256", "protocol", "protocol_version", "eval_seed",
                 "train_seed", "code_version", "hardware", "wall_time_s", "judge_sha256", "metrics", "metric_impl"):
         assert key in real_result

@@ -24,7 +24,8 @@ def judge():
 @click.option("--max-train-videos", type=int, default=None, help="Override the recipe's train-video cap (recorded).")
 @click.option("--recipe", "recipe_from", default=None, metavar="FAMILY|FILE",
               help="Start from a recorded recipe instead of today's: a shipped family (smnist4, ...) reproduces "
-                   "its judge byte for byte; or a JSON file (a recipe, or a judge's <out>.json).")
+                   "its judge (byte for byte on a CPU with the instruction set it records); or a JSON "
+                   "file (a recipe, or a judge's <out>.json).")
 @click.option("--stages-from", type=click.Path(dir_okay=False), default=None, metavar="JUDGE.pt",
               help="Take stages 1-2 from a judge made by the same recipe's stages on the same dataset and "
                    "train only stage 3 (two-digit judges' crop reader): the same file as a full run, in "

@@ -2,8 +2,11 @@
 train split, and the real-test accuracy that certifies it.
 
 Determinism: one seed for init and batch order, `torch.use_deterministic_algorithms(True)` and one
-thread (a thread count can change float summation order). Same data + same recipe + same torch build
-=> same weights and the same sha256. The recipe is data; its sha256 is recorded with the judge.
+thread (a thread count can change float summation order). Same data + same recipe + same torch build +
+same CPU instruction set => same weights and the same sha256. The instruction set matters: torch's and
+oneDNN's float kernels round differently per instruction set, and training amplifies it (a tiny recipe
+gives three different sha256 under AVX2, ATEN_CPU_CAPABILITY=default and ONEDNN_MAX_CPU_ISA=SSE41), so
+the certificate records `cpu_capability`. The recipe is data; its sha256 is recorded with the judge.
 """
 from __future__ import annotations
 
@@ -411,6 +414,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         cert = certify(load_judge(out).model, root)
         acc = cert["real_test_accuracy"]
         meta.update({"sha256": sha, "file": Path(out).name, "bytes": Path(out).stat().st_size,
+                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                      "parameters": int(sum(p.numel() for p in judge.parameters())), **cert,
                      "train_seconds": round(train_s, 1)})
         log(f"judge: {manifest['dataset']} real-test accuracy " +

@@ -47,6 +47,8 @@ def hardware() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            # the instruction set torch's kernels use: float results, and so trained weights, depend on it
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
             "device": "cpu",  # where the judges ran; a generator's own device is not visible here
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
