@@ -140,12 +140,14 @@ def test_data_sha256(video: np.ndarray, labels: dict) -> str:
 
 
 def certify(judge: Judge, root) -> dict:
-    """The certificate: the judge's accuracy on ROOT's real test split and what it was measured on."""
+    """The certificate: the judge's accuracy on ROOT's real test split, what it was measured on and the
+    instruction set torch's kernels used."""
     manifest = read_manifest(root)
     video, lab = load_labelled(root, "test", judge.labels)
     return {"real_test_accuracy": real_accuracy(judge, video, lab), "test_videos": int(len(video)),
             "test_data_sha256": test_data_sha256(video, lab),
-            "test_shards_sha256": [s["sha256"] for s in manifest["splits"]["test"]["shards"]]}
+            "test_shards_sha256": [s["sha256"] for s in manifest["splits"]["test"]["shards"]],
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def _lr(step: int, total: int, recipe: dict) -> float:
@@ -414,7 +416,6 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         cert = certify(load_judge(out).model, root)
         acc = cert["real_test_accuracy"]
         meta.update({"sha256": sha, "file": Path(out).name, "bytes": Path(out).stat().st_size,
-                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                      "parameters": int(sum(p.numel() for p in judge.parameters())), **cert,
                      "train_seconds": round(train_s, 1)})
         log(f"judge: {manifest['dataset']} real-test accuracy " +
