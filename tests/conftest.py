@@ -58,6 +58,28 @@ def make(tmp_path_factory, mnist_dir):
     return _make
 
 
+@pytest.fixture(scope="session")
+def tiny_reader_judge(tmp_path_factory):
+    """tiny_reader_judge(root) -> a two-digit judge file with a crop reader, trained on dataset `root` in
+    seconds (it reads nothing well: for tests of the code paths around a judge), cached per root."""
+    from t2vbench.eval.judge_train import train_judge
+
+    reader = {"slots": [2], "width": 8, "steps": 20, "batch_size": 16, "locate_batch_size": 8, "rotate_deg": 10.0,
+              "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0}
+    recipe = {"frame_steps": 10, "frame_batch_size": 16, "steps": 2, "batch_size": 8, "warmup_steps": 2,
+              "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": reader}
+    cache: dict = {}
+
+    def _train(root):
+        if root not in cache:
+            path = tmp_path_factory.mktemp("judge") / "j.pt"
+            train_judge(root, path, recipe=recipe, progress=False, log=lambda m: None)
+            cache[root] = path
+        return cache[root]
+
+    return _train
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """One intra-op thread: on a busy shared CPU, torch's thread barriers cost far more than they gain."""

@@ -15,17 +15,11 @@ def test_misread_counts_missing_digits_of_multisets(bench_script):
     assert probe.misread(pred, truth).tolist() == [0, 1, 2, 0, 1]
 
 
-def test_probe_runs_and_reports_every_reading(make, bench_script, tmp_path):
-    from t2vbench.eval.judge_train import train_judge
-
+def test_probe_runs_and_reports_every_reading(make, bench_script, tiny_reader_judge):
     script, _ = bench_script("probe_judge_locating")
     root = make("dmnist4", n=256, n_test=64)
-    reader = {"slots": [2], "width": 8, "steps": 20, "batch_size": 16, "locate_batch_size": 8, "rotate_deg": 10.0,
-              "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0}
-    tiny = {"frame_steps": 10, "frame_batch_size": 16, "steps": 2, "batch_size": 8, "warmup_steps": 2,
-            "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": reader}
-    train_judge(root, tmp_path / "j.pt", recipe=tiny, progress=False, log=lambda m: None)
-    out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--judge", str(tmp_path / "j.pt")],
+    judge = tiny_reader_judge(root)
+    out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--judge", str(judge)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = {line[:32].strip(): line[32:].split() for line in out.stdout.splitlines()

@@ -31,17 +31,11 @@ def test_validation_videos_use_only_unseen_train_digits(make, mnist_dir, bench_s
     assert probe.slot_hits(pred, truth).tolist() == [2, 1, 0, 2]  # multisets: order-free, {1,1} vs {1,2} is one
 
 
-def test_probe_runs_and_prints_every_weight(make, mnist_dir, bench_script, tmp_path):
-    from t2vbench.eval.judge_train import train_judge
-
+def test_probe_runs_and_prints_every_weight(make, mnist_dir, bench_script, tiny_reader_judge):
     script, _ = bench_script("probe_vote_weight")
     root = make("dmnist2", n=256, n_test=64)
-    reader = {"slots": [2], "width": 8, "steps": 20, "batch_size": 16, "locate_batch_size": 8, "rotate_deg": 10.0,
-              "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0}
-    tiny = {"frame_steps": 10, "frame_batch_size": 16, "steps": 2, "batch_size": 8, "warmup_steps": 2,
-            "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": reader}
-    train_judge(root, tmp_path / "j.pt", recipe=tiny, progress=False, log=lambda m: None)
-    out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--judge", str(tmp_path / "j.pt"),
+    judge = tiny_reader_judge(root)
+    out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--judge", str(judge),
                           "--digits", str(mnist_dir), "--n", "64", "--weights", "0", "1", "2"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -49,5 +43,5 @@ def test_probe_runs_and_prints_every_weight(make, mnist_dir, bench_script, tmp_p
     assert [r[0] for r in rows] == ["0.00", "1.00", "2.00"] and all(0 <= float(r[1]) <= 1 for r in rows), out.stdout
     assert "(the judge's)" in out.stdout
     bad = subprocess.run([sys.executable, str(script), "--dataset", str(make("smnist2", n=256, n_test=64)),
-                          "--judge", str(tmp_path / "j.pt")], capture_output=True, text=True, timeout=300)
+                          "--judge", str(judge)], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
