@@ -27,19 +27,14 @@ import torch.nn.functional as F
 from t2vbench.data.dataset import read_split
 from t2vbench.data.format import read_manifest
 from t2vbench.eval import reader as rd
+from t2vbench.eval.caption import multiset_overlap
 from t2vbench.eval.judges import decode_multiset_read, judge_for
 
 
 def misread(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Digits of the true multiset (B, S) that the predicted multiset (B, S) misses -> (B,)."""
-    hit = pred[:, :, None] == truth[:, None, :]  # (B, S_pred, S_true)
-    used = torch.zeros_like(truth, dtype=torch.bool)
-    for s in range(pred.shape[1]):  # greedy matching is exact for multisets
-        m = hit[:, s] & ~used
-        first = m.float().argmax(dim=1)
-        take = m.any(dim=1)
-        used[torch.arange(len(pred)), first] |= take
-    return (~used).sum(dim=1)
+    share = multiset_overlap(pred.numpy(), truth.numpy())
+    return torch.from_numpy(np.rint(truth.shape[1] * (1 - share)).astype(np.int64))
 
 
 @torch.inference_mode()
