@@ -12,6 +12,12 @@ The misread digits that the true positions fix are the locator's; they are split
 `no second digit` (no frame has two confident detections: the digits overlap in every frame and the
 locator sees one blob) and `tracking` (both found in the reference frame, lost elsewhere).
 
+Two tables say where the locator falls short, by how far apart the digits stand (the Chebyshev
+distance of their true corners, px): the misread digits by the largest distance a video reaches (its
+digits never stand clear of each other, partly, or wholly at some frame), and the share of frames in
+which the locator finds both digits (a confident detection within 2 px of each true corner) by that
+frame's distance. Below 4 px one detection can stand for both digits.
+
     python bench/probe_judge_locating.py --dataset data/dmnist4
     python bench/probe_judge_locating.py --dataset val/dmnist4 --split train --limit 8192
 """
@@ -37,11 +43,32 @@ def misread(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.rint(truth.shape[1] * (1 - share)).astype(np.int64))
 
 
+def separation(corners: torch.Tensor) -> torch.Tensor:
+    """Chebyshev distance (px) of two digits' corners (..., 2, 2) -> (...)."""
+    return (corners[..., 0, :] - corners[..., 1, :]).abs().amax(dim=-1)
+
+
+def found(true: torch.Tensor, pos: torch.Tensor, conf: torch.Tensor, tol: int = 2) -> torch.Tensor:
+    """Which true corners (B, T, S, 2) have a detection (B, T, S', 2) of confidence >= 0.5 within
+    `tol` px (Chebyshev) -> (B, T, S) bool."""
+    near = (true[:, :, :, None] - pos[:, :, None]).abs().amax(dim=-1) <= tol
+    return (near & (conf[:, :, None] >= 0.5)).any(dim=-1)
+
+
+VIDEO_BANDS = ((0, 12, "never 12 px apart"), (12, 28, "apart, boxes overlap"), (28, None, "boxes clear at some frame"))
+FRAME_BANDS = ((0, 4), (4, 8), (8, 12), (12, 20), (20, 28), (28, None))
+
+
+def band_mask(x: torch.Tensor, lo: int, hi: int | None) -> torch.Tensor:
+    return (x >= lo) & (x < hi) if hi is not None else x >= lo
+
+
 @torch.inference_mode()
 def probe(judge, video_u8, traj, digit, chunk: int = 128) -> dict:
     a, K = judge.arch, judge.sizes[0]
     d, S = int(a["digit_size"]), judge.slots
-    rows = {"as shipped": [], "true positions": [], "true positions, reader alone": [], "no second digit": []}
+    rows = {"as shipped": [], "true positions": [], "true positions, reader alone": [], "no second digit": [],
+            "separation": [], "both found": []}
     for lo in range(0, len(video_u8), chunk):
         idx = torch.arange(lo, min(len(video_u8), lo + chunk))
         v = video_u8[idx].permute(0, 1, 4, 2, 3).float().div_(255.0)
@@ -58,8 +85,12 @@ def probe(judge, video_u8, traj, digit, chunk: int = 128) -> dict:
         rows["true positions"].append(misread(value[pred], truth))
         rows["true positions, reader alone"].append(misread(logp[:, 0].argmax(dim=-1), truth))
         heat, offset = judge.locator(v.flatten(0, 1))
-        _, conf = rd.detect(heat, offset, S, H, d)
-        rows["no second digit"].append((conf.view(B, T, S).amin(dim=2) < 0.5).all(dim=1))
+        pos, conf = rd.detect(heat, offset, S, H, d)
+        pos, conf = pos.view(B, T, S, 2), conf.view(B, T, S)
+        rows["no second digit"].append((conf.amin(dim=2) < 0.5).all(dim=1))
+        true = traj[idx].transpose(1, 2)  # (B, T, S, 2)
+        rows["separation"].append(separation(true))
+        rows["both found"].append(found(true, pos, conf).all(dim=2))
     return {k: torch.cat(v) for k, v in rows.items()}
 
 
@@ -93,6 +124,19 @@ def main():
     print(f"\nfixed by the true positions: {int(fixed.sum())} digits; no second digit "
           f"{int(fixed[blob].sum())} (in {int(blob.sum())} videos), tracking {int(fixed[~blob].sum())}; made worse: "
           f"{int((r['true positions'] - r['as shipped']).clamp(min=0).sum())}")
+    sep, widest = r["separation"], r["separation"].amax(dim=1)
+    print(f"\n{'largest distance in the clip':<38}{'videos':>8}{'as shipped':>12}{'true positions':>16}")
+    for lo, hi, what in VIDEO_BANDS:
+        m = band_mask(widest, lo, hi)
+        span = f"{lo}-{hi} px" if hi is not None else f">= {lo} px"
+        print(f"{span + ' (' + what + ')':<38}{int(m.sum()):>8}{int(r['as shipped'][m].sum()):>12}"
+              f"{int(r['true positions'][m].sum()):>16}")
+    print(f"\n{'distance in the frame':<24}{'frames':>8}{'both found':>12}")
+    for lo, hi in FRAME_BANDS:
+        m = band_mask(sep, lo, hi)
+        span = f"{lo}-{hi} px" if hi is not None else f">= {lo} px"
+        share = f"{float(r['both found'][m].float().mean()):.3f}" if m.any() else "-"
+        print(f"{span:<24}{int(m.sum()):>8}{share:>12}")
 
 
 if __name__ == "__main__":
