@@ -95,6 +95,9 @@ def test_smoke_run_writes_config_log_samples_checkpoint_and_result(smoke):
     tmp_path = run_dir.parent
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["config"]["protocol"] == "smoke" and len(cfg["config_sha256"]) == 64 and cfg["seed"] == 0
+    from t2vbench.eval.results import code_version
+
+    assert cfg["code_version"] == code_version() and "t2vbench" in cfg["code_version"]  # git commit from a checkout
     rows = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
     assert {r["stage"] for r in rows} == {1, 2} and rows[-1]["step"] == cfg["config"]["train"]["iters"]
     assert all(torch.isfinite(torch.tensor(r["d_loss"])) for r in rows if r["stage"] == 2)

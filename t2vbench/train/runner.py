@@ -8,7 +8,8 @@ exactly as the uninterrupted run would have. The torch RNG state is saved as wel
 that draws from the global generator.
 
 Run folder `OUT/<model>-<dataset>-<protocol>-seed<S>/`:
-  config.json      resolved config, its sha256, seed, dataset identity, world size
+  config.json      resolved config, its sha256, seed, dataset identity, world size, code version
+                   (package version; git commit and dirty flag when run from a checkout)
   log.jsonl        one line per log interval (stage 1 = text pre-training, stage 2 = GAN)
   samples/         step-XXXXXXX.gif grids (rows: fixed test captions; columns: fixed seeds), captions.txt
   text_encoder.pt  stage-1 result (models with a pre-trained text encoder)
@@ -33,6 +34,7 @@ from t2vbench import __version__
 from t2vbench.data.format import read_manifest, write_json_atomic
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
+from t2vbench.eval.results import code_version
 from t2vbench.train import checkpoint as ckpt
 from t2vbench.train import config as C
 from t2vbench.train.distributed import Dist, average_gradients, barrier, broadcast_state, cleanup, setup
@@ -334,7 +336,7 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
     run_dir = out / run_name(model_name, ident["name"], protocol, seed)
     identity = {"config": cfg, "config_sha256": chash, "seed": seed, "dataset": ident, "world_size": d.world,
                 "global_batch": int(cfg["train"]["batch"]) * d.world, "t2vbench_version": __version__,
-                "torch": torch.__version__, "device": d.device.split(":")[0]}
+                "code_version": code_version(), "torch": torch.__version__, "device": d.device.split(":")[0]}
     has_state = _prepare_run_dir(run_dir, identity, resume)  # read-only on every rank: all fail alike
     tcfg = cfg["train"]
     iters, batch = int(tcfg["iters"]), int(tcfg["batch"])
