@@ -63,6 +63,10 @@ def band_mask(x: torch.Tensor, lo: int, hi: int | None) -> torch.Tensor:
     return (x >= lo) & (x < hi) if hi is not None else x >= lo
 
 
+def band_label(lo: int, hi: int | None) -> str:
+    return f"{lo}-{hi} px" if hi is not None else f">= {lo} px"
+
+
 @torch.inference_mode()
 def probe(judge, video_u8, traj, digit, chunk: int = 128) -> dict:
     a, K = judge.arch, judge.sizes[0]
@@ -128,15 +132,13 @@ def main():
     print(f"\n{'largest distance in the clip':<38}{'videos':>8}{'as shipped':>12}{'true positions':>16}")
     for lo, hi, what in VIDEO_BANDS:
         m = band_mask(widest, lo, hi)
-        span = f"{lo}-{hi} px" if hi is not None else f">= {lo} px"
-        print(f"{span + ' (' + what + ')':<38}{int(m.sum()):>8}{int(r['as shipped'][m].sum()):>12}"
+        print(f"{band_label(lo, hi) + ' (' + what + ')':<38}{int(m.sum()):>8}{int(r['as shipped'][m].sum()):>12}"
               f"{int(r['true positions'][m].sum()):>16}")
     print(f"\n{'distance in the frame':<24}{'frames':>8}{'both found':>12}")
     for lo, hi in FRAME_BANDS:
         m = band_mask(sep, lo, hi)
-        span = f"{lo}-{hi} px" if hi is not None else f">= {lo} px"
         share = f"{float(r['both found'][m].float().mean()):.3f}" if m.any() else "-"
-        print(f"{span:<24}{int(m.sum()):>8}{share:>12}")
+        print(f"{band_label(lo, hi):<24}{int(m.sum()):>8}{share:>12}")
 
 
 if __name__ == "__main__":

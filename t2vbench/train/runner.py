@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from t2vbench import __version__
 from t2vbench.data.format import read_manifest, write_json_atomic
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
@@ -335,8 +334,8 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
     ident = data.identity()
     run_dir = out / run_name(model_name, ident["name"], protocol, seed)
     identity = {"config": cfg, "config_sha256": chash, "seed": seed, "dataset": ident, "world_size": d.world,
-                "global_batch": int(cfg["train"]["batch"]) * d.world, "t2vbench_version": __version__,
-                "code_version": code_version(), "torch": torch.__version__, "device": d.device.split(":")[0]}
+                "global_batch": int(cfg["train"]["batch"]) * d.world, "code_version": code_version(),
+                "torch": torch.__version__, "device": d.device.split(":")[0]}
     has_state = _prepare_run_dir(run_dir, identity, resume)  # read-only on every rank: all fail alike
     tcfg = cfg["train"]
     iters, batch = int(tcfg["iters"]), int(tcfg["batch"])
