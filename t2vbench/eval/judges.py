@@ -17,7 +17,8 @@ honest target; decoding picks the most probable multiset of exactly S slots.
 Decoding picks the most probable multiset from the cell counts; judges with arch["frame_vote"] > 0
 (single-digit ones from recipe 3) add the summed per-frame counts as a vote; judges with a crop
 reader (arch["reader_width"], two-digit ones from recipe 4, `reader.py`) add the reading of each
-digit's image, tracked through the clip and cleared of the other digit.
+digit's image, tracked through the clip and cleared of the other digit (recipe 5: digits that never
+stand apart followed as two layers, the reading weighted by how far apart they stood).
 
 The frame features feed FD-frame and FD2vid, the video features FD-video. Weights ship as float16
 (computation is float32) so every judge stays well under 1 MB.
@@ -41,8 +42,9 @@ from t2vbench.eval import reader as crop_reader
 
 # Judge file formats (a file records the oldest that holds it, `format_of`): 1 the 4-conv encoder;
 # 2 arch["encoder"] picks the frame encoder; 3 arch["frame_vote"] adds the frames' vote to decoding;
-# 4 arch["reader_width"] adds the locator and crop reader (`reader.py`).
-READABLE_FORMATS = (1, 2, 3, 4)
+# 4 arch["reader_width"] adds the locator and crop reader (`reader.py`); 5 arch["reader_layer_gate"] and
+# arch["reader_vote_doubling"] change how it reads (two layers, a distance-scaled vote), not its weights.
+READABLE_FORMATS = (1, 2, 3, 4, 5)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_META = SHIPPED_DIR / "judges.json"
 
@@ -99,7 +101,9 @@ class Judge(nn.Module):
     `labels`: {attribute: [value names]} in caption order of attributes (the first is read per frame);
     `slots`: S (digits per video). Optional crop reader (`reader.py`): reader_width, reader_radius
     (alignment search, px), reader_match (largest match cost of a frame that is kept), reader_vote
-    (weight of its vote in decoding), digit_size (crop side)."""
+    (weight of its vote in decoding), digit_size (crop side); format 5: reader_layer_gate/_speed/_beam
+    (digits never standing apart are followed as two layers) and reader_vote_pivot/_doubling (the vote
+    scaled by how far apart the digits stood), see `reader.read_digits`."""
 
     def __init__(self, arch: dict, labels: dict, slots: int):
         super().__init__()
@@ -151,9 +155,13 @@ class Judge(nn.Module):
         }
         if self.reader is not None and read:
             a = self.arch
+            layers = ({"gate": float(a["reader_layer_gate"]), "speed": int(a["reader_layer_speed"]),
+                       "beam": int(a["reader_layer_beam"])} if a.get("reader_layer_gate") else None)
+            distance = ({"pivot": float(a["reader_vote_pivot"]), "doubling": float(a["reader_vote_doubling"])}
+                        if a.get("reader_vote_doubling") else None)
             out["digit_vote"] = crop_reader.read_digits(
                 self.locator, self.reader, video, self.slots, int(a["digit_size"]),
-                int(a["reader_radius"]), float(a["reader_match"]))
+                int(a["reader_radius"]), float(a["reader_match"]), layers=layers, vote_distance=distance)
         return out
 
     def decode_output(self, out: dict) -> torch.Tensor:
@@ -262,6 +270,8 @@ def sha256_bytes(data: bytes) -> str:
 def format_of(arch: dict) -> int:
     """The oldest format that holds `arch`, so a judge re-made from a recorded recipe is byte-identical
     to the one shipped then, and older readers keep reading what they can."""
+    if arch.get("reader_layer_gate") or arch.get("reader_vote_doubling"):
+        return 5
     if arch.get("reader_width"):
         return 4
     if arch.get("frame_vote"):
@@ -270,7 +280,8 @@ def format_of(arch: dict) -> int:
 
 
 ARCH_ORDER = ("in_channels", "frames", "size", "width", "hidden", "encoder", "frame_vote", "reader_width",
-              "reader_radius", "reader_match", "reader_vote", "digit_size")
+              "reader_radius", "reader_match", "reader_vote", "digit_size", "reader_layer_gate", "reader_layer_speed",
+              "reader_layer_beam", "reader_vote_pivot", "reader_vote_doubling")
 
 
 def save_judge(judge: Judge, path, meta: dict) -> str:

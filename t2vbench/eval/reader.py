@@ -1,4 +1,4 @@
-"""The crop reader of two-digit judges (judge format 4): find both digits, read them where they stand apart.
+"""The crop reader of two-digit judges (judge formats 4-5): find both digits, read them where they stand apart.
 
 Why: a two-digit caption needs both digits right, so 99% per video needs about 99.5% per digit, and
 the evidence maps read digits among the other digit's strokes. A digit's image does not change
@@ -8,13 +8,16 @@ that digit is clear of the other. So the judge
 1. locates every digit in every frame (`Locator`, centre cell and sub-cell offset, trained on the
    dataset's `trajectory` column; ~1 px where the digits stand apart);
 2. takes the frame whose detections overlap least as the reference (`least_overlap_frames`) and
-   follows each digit from there through the clip (`track`);
+   follows each digit from there through the clip (`track`); format 5: where even that frame's
+   detections stand under a gate apart, a crop holds both digits and tracking it follows the pair,
+   so the digits are followed as two translating layers instead (`layer_corners`);
 3. keeps, pixel by pixel, the least ink of each digit's aligned crops: the other digit's strokes
    vanish wherever it has moved away in some frame (a video is a saturating sum of digits);
 4. classifies that image (`DigitReader`, a small CNN trained on the same least-ink images made at
    the train split's true positions, `true_images`) and turns the readings into a
    vote over the digit multiset (`digit_vote`), which the judge adds to its cell scores when it
-   decodes (`judges.decode_multiset_read`).
+   decodes (`judges.decode_multiset_read`); format 5 scales the vote by how far apart the digits
+   stood in the reference frame.
 """
 from __future__ import annotations
 
@@ -193,32 +196,143 @@ def clear_digits(video, pos, conf, digit: int, radius: int, match: float, passes
     (cost <= `match`): what is left of a digit once every frame in which the other digit has moved away
     has been consulted. Where the digits overlap in the reference frame too, few frames match its crop,
     so the next pass tracks again with the cleared image as the reference."""
-    B, T, C, H, W = video.shape
-    S = pos.shape[2]
-    frames, ink = video.flatten(0, 1), video.sum(dim=2)
+    B = video.shape[0]
+    ink = video.sum(dim=2)
     ref_frame = least_overlap_frames(pos, 1, digit, conf)[:, 0]
-    which = torch.arange(B * T).repeat_interleave(S)
     ref = None
     for _ in range(passes):
         at, cost = track(ink, pos, ref_frame, digit, radius, ref)
         keep = cost <= match
         keep[torch.arange(B), ref_frame] = True
-        crops = crop(frames, at.reshape(-1, 2), digit, which).view(B, T, S, C, digit, digit)
-        masked = torch.where(keep[..., None, None, None], crops, torch.ones_like(crops))
-        least = masked.amin(dim=1)
+        least = least_ink(video, at, digit, keep)
         ref = least.sum(dim=2)
     return least, ref_frame
 
 
-def read_digits(locator, reader, video, slots: int, digit: int, radius: int, match: float, passes: int = 2):
-    """The whole reading: video (B, T, C, H, W) in [0, 1] -> digit_vote (see the module's docstring)."""
+def least_ink(video, at, digit: int, keep=None):
+    """video (B, T, C, H, W), corners at (B, T, S, 2) -> each digit's least ink (B, S, C, d, d) over the
+    frames `keep` (B, T, S) (default: all)."""
+    B, T, C = video.shape[:3]
+    S = at.shape[2]
+    which = torch.arange(B * T).repeat_interleave(S)
+    crops = crop(video.flatten(0, 1), at.reshape(-1, 2), digit, which).view(B, T, S, C, digit, digit)
+    if keep is not None:
+        crops = torch.where(keep[..., None, None, None], crops, torch.ones_like(crops))
+    return crops.amin(dim=1)
+
+
+# -- two layers: digits that never stand apart (judge format 5) ----------------------------------
+def follow_layer(ink, speed: int, beam: int, reach: int):
+    """The motion of the digit that the most ink follows: ink (T, H, W) of one video -> displacements
+    from frame 0 (T, 2) as (x, y), at most `reach` px per axis (the canvas less the digit), and that
+    digit's least ink in frame-0 coordinates (H, W).
+
+    A video is a saturating sum of translating digits, so the least ink over the frames, each moved back
+    by a digit's displacement, keeps that digit whole and erodes the other wherever it moved otherwise.
+    Beam search over the displacement paths (steps of at most `speed` px per axis), scoring a path by
+    the ink it keeps; a path that follows neither digit keeps little. Only frame 0's ink pixels can keep
+    ink, so the image lives on them."""
+    T, H, W = ink.shape
+    pad = reach
+    Wp = W + 2 * pad
+    frames = F.pad(ink, (pad, pad, pad, pad)).flatten(1)
+    pix = ink[0].flatten().nonzero()[:, 0]
+    base = (pix // W + pad) * Wp + pix % W + pad  # frame 0's ink pixels in the padded frames
+    step = torch.arange(-speed, speed + 1)
+    moves = torch.stack(torch.meshgrid(step, step, indexing="xy"), dim=-1).reshape(-1, 2)  # (M, 2)
+    side = 2 * pad + 1
+    kept = ink[0].flatten()[pix][None]  # (k, P): each beam's least ink on frame 0's pixels
+    path = torch.zeros(1, 1, 2, dtype=torch.long)  # (k, t, 2)
+    for t in range(1, T):
+        cand = (path[:, -1, None] + moves).clamp(-pad, pad)  # (k, M, 2)
+        flat = (cand[..., 1] * Wp + cand[..., 0])[..., None] + base  # (k, M, P)
+        least = torch.minimum(kept[:, None], torch.take(frames[t], flat))
+        score = least.sum(dim=-1).flatten()
+        # one path per displacement (the best), then local maxima over displacements: beams that are one
+        # pixel off a better one would fill the beam with copies of the same digit
+        cell = ((cand[..., 1] + pad) * side + cand[..., 0] + pad).flatten()
+        best = torch.full((side * side,), -1.0).scatter_reduce(0, cell, score, "amax")
+        peak = (best == F.max_pool2d(best.view(1, side, side), 3, 1, 1).flatten()) & (best >= 0)
+        top = torch.where(peak, best, torch.full_like(best, -2.0)).topk(beam)
+        owner = torch.where(score == best[cell], torch.arange(len(score)), -1)
+        pick = torch.full((side * side,), -1, dtype=torch.long).scatter_reduce(0, cell, owner, "amax")[top.indices]
+        pick = pick[top.values > -2]
+        k, m = pick // len(moves), pick % len(moves)
+        kept = least[k, m]
+        path = torch.cat([path[k], cand[k, m][:, None]], dim=1)
+    image = torch.zeros(H * W).index_copy_(0, pix, kept[0]).view(H, W)
+    return path[0], image
+
+
+def moved(image, path):
+    """A frame-0 image (H, W) moved along a path (T, 2) -> (T, H, W), zeros where it leaves the frame."""
+    H, W = image.shape
+    pad = max(H, W)
+    padded = F.pad(image, (pad, pad, pad, pad))
+    ys = (pad - path[:, 1, None, None]) + torch.arange(H)[:, None]
+    xs = (pad - path[:, 0, None, None]) + torch.arange(W)[None, :]
+    return padded[ys, xs]
+
+
+def layer_corners(video, det, ref_frame: int, digit: int, speed: int, beam: int):
+    """Corners of two digits that never stand apart: one video (T, C, H, W) and the two detections det
+    (2, 2) of its reference frame -> (T, 2, 2).
+
+    The first digit's path (`follow_layer`), then the second's in the ink the first leaves. Each path is
+    anchored at a detection of the reference frame, in the pairing that explains the frames best (least
+    L1 error of the two least-ink images put back), then moved so that each image's centre of ink sits
+    in the middle of its crop, as MNIST centres its digits."""
+    T, C, H, W = video.shape
+    ink = video.sum(dim=1).clamp(max=1)
+    reach = min(H, W) - digit
+    path_a, image_a = follow_layer(ink, speed, beam, reach)
+    path_b, _ = follow_layer((ink - moved(image_a, path_a)).clamp(min=0), speed, beam, reach)
+    best, best_err = None, None
+    for i, j in ((0, 1), (1, 0)):
+        at = torch.stack([det[i] + path_a - path_a[ref_frame], det[j] + path_b - path_b[ref_frame]], dim=1)
+        at = at.clamp(0, min(H, W) - digit)
+        least = least_ink(video[None], at[None], digit)[0].sum(dim=1).clamp(max=1)  # (2, d, d)
+        frames = torch.zeros(T, H + digit, W + digit)
+        for s in range(2):
+            for t in range(T):
+                x, y = at[t, s].tolist()
+                frames[t, y:y + digit, x:x + digit] += least[s]
+        err = (frames[:, :H, :W].clamp(max=1) - ink).abs().sum()
+        if best_err is None or err < best_err:
+            best, best_err = at, err
+    least = least_ink(video[None], best[None], digit)[0].sum(dim=1)  # (2, d, d)
+    mass = least.sum(dim=(1, 2)).clamp(min=1e-6)
+    ar = torch.arange(digit, dtype=least.dtype)
+    centre = torch.stack([(least.sum(dim=1) * ar).sum(1), (least.sum(dim=2) * ar).sum(1)], dim=1) / mass[:, None]
+    shift = (centre - digit / 2).round().long()  # (2, 2) as (x, y)
+    return (best + shift).clamp(0, min(H, W) - digit)
+
+
+def read_digits(locator, reader, video, slots: int, digit: int, radius: int, match: float, passes: int = 2,
+                layers: dict | None = None, vote_distance: dict | None = None):
+    """The whole reading: video (B, T, C, H, W) in [0, 1] -> digit_vote (see the module's docstring).
+    Judge format 5 adds, for two digits:
+    - `layers` {"gate", "speed", "beam"}: where the reference frame's detections stand less than `gate`
+      px apart (Chebyshev), the digits' corners come from `layer_corners` instead of `track`;
+    - `vote_distance` {"pivot", "doubling"}: the vote is scaled by 2 ** ((g - pivot) / doubling), g that
+      distance: a reading is only as clean as the digits stood apart."""
     B, T, C, H, W = video.shape
     heat, offset = locator(video.flatten(0, 1))
     pos, conf = detect(heat, offset, slots, H, digit)
     pos, conf = pos.view(B, T, slots, 2), conf.view(B, T, slots)
     least, ref_frame = clear_digits(video, pos, conf, digit, radius, match, passes)
+    rows = torch.arange(B)
+    gap = (pos[rows, ref_frame, 0] - pos[rows, ref_frame, -1]).abs().amax(dim=-1).float()  # 0 for one slot
+    if layers and slots == 2:
+        for b in (gap < layers["gate"]).nonzero()[:, 0].tolist():
+            at = layer_corners(video[b], pos[b, ref_frame[b]], int(ref_frame[b]), digit, int(layers["speed"]),
+                               int(layers["beam"]))
+            least[b] = least_ink(video[b:b + 1], at[None], digit)[0]
     logp = F.log_softmax(reader(least.flatten(0, 1)), dim=-1).view(B, 1, slots, -1)
-    return digit_vote(logp, conf[torch.arange(B), ref_frame][:, None])
+    vote = digit_vote(logp, conf[rows, ref_frame][:, None])
+    if vote_distance and slots == 2:
+        vote = vote * torch.exp2((gap - vote_distance["pivot"]) / vote_distance["doubling"])[:, None, None]
+    return vote
 
 
 # -- training (stage 3 of the recipe) ------------------------------------------------------------
