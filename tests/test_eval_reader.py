@@ -144,6 +144,20 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     with pytest.raises(UserError, match="differs in frame_steps"):
         train_judge(root, tmp_path / "x.pt", recipe={**tiny, "frame_steps": 41}, stages_from=tmp_path / "plain.pt",
                     progress=False, log=lambda m: None)
+    # a recipe that changes only how the judge reads (version 5): --stages-from takes all three stages,
+    # and the file is the full run's
+    v5 = {**tiny, "reader": {**READER, "layers": {"gate": 12, "beam": 4},
+                             "vote_distance": {"pivot": 16.0, "doubling": 6.5}}}
+    full = train_judge(root, tmp_path / "full.pt", recipe=v5, progress=False, log=lambda m: None)
+    taken = train_judge(root, tmp_path / "taken.pt", recipe=v5, stages_from=tmp_path / "a.pt", progress=False,
+                        log=lambda m: None)
+    assert taken["sha256"] == full["sha256"] != a["sha256"]
+    assert taken["loss_first_last"] == a["loss_first_last"]
+    five = judges.load_judge(tmp_path / "taken.pt").model
+    assert torch.load(tmp_path / "taken.pt", weights_only=False)["format"] == 5
+    assert five.arch["reader_layer_speed"] == 6  # dmnist2's speed_max
+    assert all(torch.equal(x, y) for x, y in zip(five.state_dict().values(),
+                                                 judges.load_judge(tmp_path / "a.pt").model.state_dict().values()))
     loaded = judges.load_judge(tmp_path / "a.pt")
     assert torch.load(tmp_path / "a.pt", weights_only=False)["format"] == 4
     assert loaded.model.reader is not None and loaded.model.arch["digit_size"] == 28
@@ -151,3 +165,70 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     c = train_judge(one, tmp_path / "c.pt", recipe=tiny, progress=False, log=lambda m: None)
     assert "locate" not in c["loss_first_last"]
     assert judges.load_judge(tmp_path / "c.pt").model.reader is None
+
+
+def _centred_blob(rng):
+    """A random 28 x 28 'digit' whose centre of ink is exactly the crop's middle (14, 14), as MNIST's."""
+    half = (rng.random((27, 27)) < 0.2) * rng.integers(128, 256, (27, 27))
+    img = np.zeros((28, 28))
+    img[1:, 1:] = np.maximum(half, half[::-1, ::-1])  # symmetric about (14, 14)
+    return img
+
+
+def _pair_video(seed):
+    """Two blobs that never stand 14 px apart, moving differently, composed by saturating sum, in [0, 1]:
+    (T, 1, 64, 64) and the true corners (T, 2, 2) as (x, y)."""
+    rng = np.random.default_rng(seed)
+    a, b = _centred_blob(rng), _centred_blob(rng)
+    T = 8
+    corners = torch.tensor([[[4 + 3 * t, 18], [12, 30 - 2 * t]] for t in range(T)])
+    frames = np.zeros((T, 64, 64))
+    for t in range(T):
+        for img, (x, y) in zip((a, b), corners[t].tolist()):
+            frames[t, y:y + 28, x:x + 28] += img
+    return torch.from_numpy(np.minimum(frames, 255) / 255).float()[:, None], corners
+
+
+def test_two_layers_follow_digits_that_never_stand_apart():
+    """The first path follows one digit exactly, the path in the ink it leaves the other; anchored at
+    detections a pixel off and centred by their ink, the corners move exactly as the digits do and lie
+    within a pixel of the truth (the other digit's leftovers can move a centre of ink by one)."""
+    for seed in range(3):
+        video, true = _pair_video(seed)
+        assert int((true[:, 0] - true[:, 1]).abs().amax(dim=-1).max()) < 14  # the boxes overlap in every frame
+        ink = video.sum(dim=1)
+        path_a, image_a = rd.follow_layer(ink, speed=4, beam=4, reach=36)
+        path_b, _ = rd.follow_layer((ink - rd.moved(image_a, path_a)).clamp(min=0), speed=4, beam=4, reach=36)
+        moves = {tuple(map(tuple, (true[:, s] - true[0, s]).tolist())) for s in range(2)}
+        assert {tuple(map(tuple, path_a.tolist())), tuple(map(tuple, path_b.tolist()))} == moves
+        ref = 7
+        det = true[ref].flip(0) + torch.tensor([[1, -1], [0, 1]])  # the other order, a pixel off
+        got = rd.layer_corners(video, det, ref, 28, speed=4, beam=4)
+        if (got[0, 0] - true[0, 0]).abs().max() > (got[0, 0] - true[0, 1]).abs().max():
+            got = got.flip(1)
+        assert torch.equal(got - got[0], true - true[0])
+        assert int((got - true).abs().max()) <= 1
+
+
+def test_format_5_reading_is_format_4_where_the_digits_stand_apart():
+    """Layers only replace the tracker below the gate, and the distance scaling multiplies the vote by
+    2 ** ((g - pivot) / doubling), g the reference frame's detections' Chebyshev distance."""
+    torch.manual_seed(0)
+    locator, reader = rd.Locator(1).eval(), rd.DigitReader(1, 8, 10).eval()
+    video = torch.cat([_pair_video(s)[0][None] for s in range(2)])
+    args = (locator, reader, video, 2, 28, 1, 0.1)
+    with torch.no_grad():
+        plain = rd.read_digits(*args)
+        assert torch.equal(rd.read_digits(*args, layers={"gate": 0, "speed": 4, "beam": 4}), plain)
+        scaled = rd.read_digits(*args, vote_distance={"pivot": 16.0, "doubling": 6.5})
+        heat, offset = locator(video.flatten(0, 1))
+        pos, conf = rd.detect(heat, offset, 2, 64, 28)
+        pos, conf = pos.view(2, 8, 2, 2), conf.view(2, 8, 2)
+        ref = rd.least_overlap_frames(pos, 1, 28, conf)[:, 0]
+        gap = (pos[[0, 1], ref, 0] - pos[[0, 1], ref, 1]).abs().amax(dim=-1).float()
+        assert torch.allclose(scaled, plain * torch.exp2((gap - 16.0) / 6.5)[:, None, None])
+        layered = rd.read_digits(*args, layers={"gate": 64, "speed": 4, "beam": 4})
+        blank = rd.read_digits(locator, reader, torch.zeros(1, 8, 1, 64, 64), 2, 28, 1, 0.1,
+                               layers={"gate": 64, "speed": 4, "beam": 4})  # no ink to follow: no error
+    assert layered.shape == plain.shape and not torch.equal(layered, plain)
+    assert bool(torch.isfinite(blank).all())
