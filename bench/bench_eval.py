@@ -70,6 +70,16 @@ def main():
             ok = "ok" if eval_s < 60 else "SLOW"
             print(f"{fam:8s} {io_s:10.2f} {eval_s:8.2f} {eval_s / io_s:8.1f} {judge_vps:11.0f} {ok:>8s}"
                   f"   caption_acc {res['metrics']['caption_acc']:.4f}")
+            arch = judge.model.arch
+            if arch.get("reader_layer_gate"):  # format 5: what following digits as two layers costs
+                gate, took = arch["reader_layer_gate"], {}
+                for g in (0.0, gate, 0.0, gate):  # alternated, best of two: the machine's noise is ~10%
+                    arch["reader_layer_gate"] = g
+                    t0 = time.perf_counter()
+                    api.judge_outputs(judge, video)
+                    took[g] = min(took.get(g, float("inf")), time.perf_counter() - t0)
+                print(f"{'':8s} judge {took[gate]:.1f} s, {took[0.0]:.1f} s without the two layers "
+                      f"(x{took[gate] / took[0.0]:.2f}; {took[gate] - took[0.0]:+.1f} s)")
 
 
 if __name__ == "__main__":
