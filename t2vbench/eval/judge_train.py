@@ -68,7 +68,7 @@ RECIPE = {
     # train split (8,192), never on the test split: where the reference frame's detections stand under
     # `layers.gate` px apart, the tracker follows a pair that never separates badly (10% of those videos
     # tracked within 1 px); the two digits are followed as two layers instead (`reader.layer_corners`,
-    # a beam of `layers.beam` paths, steps up to the dataset's speed_max; 72% within 1 px). And the vote
+    # a beam of `layers.beam` paths, steps up to the dataset's speed_max; 76% within 1 px). And the vote
     # is scaled by 2 ** ((distance - pivot) / doubling), as a reading is only as clean as the digits stood
     # apart. Misread digits of 16,384: 214 -> 200 (layers) -> 188 (both) and 140 -> 123 -> 112 (dmnist2
     # unseen digits: 168 -> 157 -> 154); gates 16 and 20 read no better, and every pivot 12-18 with
