@@ -418,16 +418,11 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         cells_all = cap.cells_of(lab, judge.attributes, judge.sizes)
         frame_all = lab[judge.attributes[0]]
         video_t = torch.from_numpy(video)
-        has3 = False
-        if stages_from is None:
-            history, first_last = {}, {}
-        else:
-            (first_last, has3), history = load_stages(judge, stages_from, recipe, root), {}
+        first_last, has3 = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, False)
         reader_steps = rc["steps"] if use_reader and not has3 else 0
         bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
                    desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
-        if stages_from is None:
-            history = train_stages12(judge, video_t, frame_all, cells_all, recipe, bar)
+        history = {} if stages_from else train_stages12(judge, video_t, frame_all, cells_all, recipe, bar)
         if use_reader and not has3:  # Stage 3: locator and crop reader on the frozen judge
             history.update(train_reader(judge, video_t, traj, torch.from_numpy(frame_all), recipe, bar))
         bar.close()
