@@ -7,6 +7,9 @@ that returns the real test videos (all metrics except GAM, which needs a model's
 Fréchet reference of 2,048 train videos is computed inside the timed run, not cached), and the judge
 alone in videos/s. The reference measured in the same run is the I/O floor: reading and decoding the
 same 4,096 videos from the shards; the ratio says how much the judge and the metrics add to it.
+Two same-run A/B timings of the judge follow (alternated, best of two): with and without the two
+layers (format 5), and in chunks (`reader.by_chunks`, `clear_digits`: the same bits) against one batch
+of 128 videos at a time.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ def main():
     from t2vbench.data.build import make_dataset
     from t2vbench.data.dataset import read_split
     from t2vbench.eval import api
+    from t2vbench.eval import reader as rd
     from t2vbench.eval.judges import judge_for
     from t2vbench.eval.protocol import SEED_STRIDE
     from t2vbench.data.format import read_manifest
@@ -80,6 +84,16 @@ def main():
                     took[g] = min(took.get(g, float("inf")), time.perf_counter() - t0)
                 print(f"{'':8s} judge {took[gate]:.1f} s, {took[0.0]:.1f} s without the two layers "
                       f"(x{took[gate] / took[0.0]:.2f}; {took[gate] - took[0.0]:+.1f} s)")
+            # inference in chunks (reader.by_chunks, clear_digits): same bits, activations in cache
+            took, chunks = {}, (rd.FRAME_CHUNK, rd.VIDEO_CHUNK)
+            for whole in (True, False, True, False):
+                rd.FRAME_CHUNK, rd.VIDEO_CHUNK = (10 ** 9, 10 ** 9) if whole else chunks
+                t0 = time.perf_counter()
+                api.judge_outputs(judge, video)
+                took[whole] = min(took.get(whole, float("inf")), time.perf_counter() - t0)
+            rd.FRAME_CHUNK, rd.VIDEO_CHUNK = chunks
+            print(f"{'':8s} judge {took[False]:.1f} s in chunks, {took[True]:.1f} s a batch at a time "
+                  f"(x{took[True] / took[False]:.2f} faster)")
 
 
 if __name__ == "__main__":

@@ -232,3 +232,78 @@ def test_format_5_reading_is_format_4_where_the_digits_stand_apart():
                                layers={"gate": 64, "speed": 4, "beam": 4})  # no ink to follow: no error
     assert layered.shape == plain.shape and not torch.equal(layered, plain)
     assert bool(torch.isfinite(blank).all())
+
+
+class _Sizes(torch.nn.Module):
+    """Records the batch sizes it is called with; the output depends on the whole batch (a mean)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        return x - x.mean(), x.sum(dim=(1, 2, 3))
+
+
+def test_chunked_inference_is_bit_identical_and_whole_batch_in_training():
+    """`by_chunks` runs the shipped judge's convs a few frames at a time only for speed: every output,
+    the digit vote included, is the same bits as one whole-batch call. In training mode it makes one
+    call, since BatchNorm's batch statistics belong to the recipe."""
+    judge = judges.load_judge(judges.SHIPPED_DIR / "dmnist4.pt").model.eval()
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(300, 1, 64, 64, generator=g)
+    with torch.no_grad():
+        for module in (judge.encoder, judge.locator):
+            whole, chunked = module(frames), rd.by_chunks(module, frames, 128)
+            for a, b in zip(whole if isinstance(whole, tuple) else [whole], chunked if isinstance(chunked, tuple) else [chunked]):
+                assert torch.equal(a, b)
+        video = torch.rand(5, 16, 1, 64, 64, generator=g) * (torch.rand(5, 16, 1, 64, 64, generator=g) < 0.2)
+        fast = judge(video)
+        old = rd.FRAME_CHUNK, rd.VIDEO_CHUNK
+        try:
+            rd.FRAME_CHUNK, rd.VIDEO_CHUNK = 10 ** 6, 10 ** 6
+            slow = judge(video)
+        finally:
+            rd.FRAME_CHUNK, rd.VIDEO_CHUNK = old
+    assert fast.keys() == slow.keys() and all(torch.equal(fast[k], slow[k]) for k in fast)
+    rec = _Sizes()
+    rd.by_chunks(rec.eval(), frames, 128)
+    rd.by_chunks(rec.train(), frames, 128)
+    assert rec.sizes == [128, 128, 44, 300]
+
+
+def test_clear_digits_in_chunks_is_the_same():
+    video = torch.cat([_pair_video(s)[0][None] for s in range(3)])
+    pos = torch.cat([_pair_video(s)[1][None] for s in range(3)])
+    conf = torch.ones(3, 8, 2)
+    whole = rd.clear_digits(video, pos, conf, 28, 1, 0.1)
+    old = rd.VIDEO_CHUNK
+    try:
+        rd.VIDEO_CHUNK = 1
+        single = rd.clear_digits(video, pos, conf, 28, 1, 0.1)
+    finally:
+        rd.VIDEO_CHUNK = old
+    assert torch.equal(whole[0], single[0]) and torch.equal(whole[1], single[1])
+
+
+def test_match_picks_the_corner_missing_the_least_reference_ink():
+    """Against the definition, corner by corner: cost = sum(relu(ref - crop)) / sum(ref) over every
+    corner within `radius` of every centre."""
+    g = torch.Generator().manual_seed(3)
+    M, S, Kc, d, r = 4, 2, 3, 28, 2
+    ink = torch.rand(M, 64, 64, generator=g)
+    centre = torch.randint(0, 37, (M, S, Kc, 2), generator=g)
+    ref = torch.rand(M, S, d, d, generator=g)
+    got, cost = rd._match(ink, centre, ref, d, r)
+    for m, s in itertools.product(range(M), range(S)):
+        best = None
+        for k, dy, dx in itertools.product(range(Kc), range(-r, r + 1), range(-r, r + 1)):
+            x0, y0 = centre[m, s, k].tolist()
+            x, y = x0 + dx, y0 + dy
+            pad = torch.nn.functional.pad(ink[m], (r, r, r, r))
+            window = pad[y + r:y + r + d, x + r:x + r + d]
+            c = float((ref[m, s] - window).clamp(min=0).sum() / ref[m, s].sum())
+            if best is None or c < best[0]:
+                best = (c, min(max(x, 0), 36), min(max(y, 0), 36))
+        assert got[m, s].tolist() == [best[1], best[2]] and cost[m, s].item() == pytest.approx(best[0], rel=1e-5)

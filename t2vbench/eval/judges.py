@@ -140,12 +140,12 @@ class Judge(nn.Module):
         if T != self.arch["frames"] or video.shape[2] != self.arch["in_channels"]:
             raise UserError(f"the judge reads {self.arch['frames']} frames x {self.arch['in_channels']} "
                             f"channel(s), got {T} x {video.shape[2]}; evaluate videos of the dataset's shape")
-        maps = self.encoder(video.flatten(0, 1))  # (B*T, F, h, w)
+        maps = crop_reader.by_chunks(self.encoder, video.flatten(0, 1))  # (B*T, F, h, w)
         frame_feat = maps.amax(dim=(2, 3)).view(B, T, -1)  # presence of each pattern anywhere
         ev, frame_logits = self.frame_logits(maps)
         K, (h, w) = self.sizes[0], ev.shape[2:]
         per_value = ev.view(B, T, K, h, w).permute(0, 2, 1, 3, 4).reshape(B * K, 1, T, h, w)
-        hid, cell = self.value_head(per_value)
+        hid, cell = crop_reader.by_chunks(self.value_head, per_value)
         hid = hid.view(B, K, -1)
         out = {
             "frame_feat": frame_feat,

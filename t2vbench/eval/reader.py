@@ -71,6 +71,26 @@ class DigitReader(nn.Module):
         return self.out(self.body(x).mean(dim=(2, 3)))
 
 
+FRAME_CHUNK = 256  # frames per conv call at inference; see `by_chunks`
+VIDEO_CHUNK = 64  # videos per `clear_digits` call
+
+
+def by_chunks(module, x, size: int | None = None):
+    """module(x), run on `size` (default FRAME_CHUNK) items (frames, maps) at a time and concatenated
+    (tensors or tuples of tensors) when the module is in eval mode. Each item's output is bit-identical
+    to one whole-batch call (the convs treat items independently; `tests/test_eval_reader.py` checks
+    it), but the activations of 256 items stay in cache: the frame encoder runs ~1.5x, the locator ~2x
+    and the clip head ~1.6x as fast as on a batch of 128 videos at once. In training mode it is one
+    call: BatchNorm's batch statistics are part of the recipe."""
+    size = size or FRAME_CHUNK
+    if module.training or len(x) <= size:
+        return module(x)
+    parts = [module(c) for c in x.split(size)]
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
+
+
 def detect(heat, offset, slots: int, size: int, digit: int):
     """The `slots` most confident local maxima (3x3) of each frame -> top-left corners (M, S, 2) as
     (x, y) ints, clamped to the canvas, and their confidences (M, S) in (0, 1). A frame with fewer
@@ -144,8 +164,9 @@ def _match(ink, centre, ref, digit: int, radius: int):
     side = digit + 2 * r
     which = torch.arange(M).repeat_interleave(S * Kc)
     region = crop(padded[:, None], centre.reshape(-1, 2).clamp(0, min(H, W) - digit), side, which)[:, 0]
-    windows = region.unfold(1, digit, 1).unfold(2, digit, 1).reshape(M, S, Kc * n * n, digit, digit)
-    missing = (ref[:, :, None] - windows).clamp(min=0).sum(dim=(-1, -2))
+    windows = region.view(M, S, Kc, side, side).unfold(3, digit, 1).unfold(4, digit, 1)  # (M, S, Kc, n, n, d, d)
+    short = torch.sub(ref[:, :, None, None, None], windows, out=ref.new_empty(windows.shape))  # contiguous: one sum order
+    missing = short.clamp_(min=0).sum(dim=(-1, -2)).view(M, S, Kc * n * n)
     cost = missing / ref.sum(dim=(-1, -2)).clamp(min=1e-6)[:, :, None]
     best = cost.argmin(dim=-1)  # (M, S); ties: the first candidate
     k, rest = best // (n * n), best % (n * n)
@@ -195,8 +216,13 @@ def clear_digits(video, pos, conf, digit: int, radius: int, match: float, passes
     the clip (`track`) and keep, pixel by pixel, the least ink over the frames that match the reference
     (cost <= `match`): what is left of a digit once every frame in which the other digit has moved away
     has been consulted. Where the digits overlap in the reference frame too, few frames match its crop,
-    so the next pass tracks again with the cleared image as the reference."""
+    so the next pass tracks again with the cleared image as the reference.
+    Runs on VIDEO_CHUNK videos at a time: the same result, ~1.3x as fast as 128 at once (cache)."""
     B = video.shape[0]
+    if B > VIDEO_CHUNK:
+        parts = [clear_digits(*c, digit, radius, match, passes)
+                 for c in zip(video.split(VIDEO_CHUNK), pos.split(VIDEO_CHUNK), conf.split(VIDEO_CHUNK))]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     ink = video.sum(dim=2)
     ref_frame = least_overlap_frames(pos, 1, digit, conf)[:, 0]
     ref = None
@@ -317,7 +343,7 @@ def read_digits(locator, reader, video, slots: int, digit: int, radius: int, mat
     - `vote_distance` {"pivot", "doubling"}: the vote is scaled by 2 ** ((g - pivot) / doubling), g that
       distance: a reading is only as clean as the digits stood apart."""
     B, T, C, H, W = video.shape
-    heat, offset = locator(video.flatten(0, 1))
+    heat, offset = by_chunks(locator, video.flatten(0, 1))
     pos, conf = detect(heat, offset, slots, H, digit)
     pos, conf = pos.view(B, T, slots, 2), conf.view(B, T, slots)
     least, ref_frame = clear_digits(video, pos, conf, digit, radius, match, passes)
