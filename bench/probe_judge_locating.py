@@ -83,7 +83,7 @@ def probe(judge, video_u8, traj, digit, chunk: int = 128) -> dict:
         truth = digit[idx]
         rows["as shipped"].append(misread(value[judge.decode_output(out)], truth))
         imgs = torch.stack([rd.true_images(video_u8, traj, idx, s, d) for s in range(S)], dim=1)
-        logp = F.log_softmax(judge.reader(imgs.flatten(0, 1)), dim=-1).view(B, 1, S, K)
+        logp = sum(F.log_softmax(r(imgs.flatten(0, 1)), dim=-1) for r in judge.readers).view(B, 1, S, K)
         vote = rd.digit_vote(logp, torch.ones(B, 1, S))
         pred = decode_multiset_read(out["cell_logits"], vote, S, float(a["reader_vote"]))
         rows["true positions"].append(misread(value[pred], truth))

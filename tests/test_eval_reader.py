@@ -158,6 +158,23 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     assert five.arch["reader_layer_speed"] == 6  # dmnist2's speed_max
     assert all(torch.equal(x, y) for x, y in zip(five.state_dict().values(),
                                                  judges.load_judge(tmp_path / "a.pt").model.state_dict().values()))
+    # version 6, a second crop reader (stage 4): from a version-5 file only stage 4 is trained, and the
+    # file is the full run's; its first reader and locator are version 5's, its own reader learns
+    v6 = {**v5, "reader": {**v5["reader"], "readers": 2}}
+    full6 = train_judge(root, tmp_path / "full6.pt", recipe=v6, progress=False, log=lambda m: None)
+    taken6 = train_judge(root, tmp_path / "taken6.pt", recipe=v6, stages_from=tmp_path / "full.pt", progress=False,
+                         log=lambda m: None)
+    assert taken6["sha256"] == full6["sha256"] != full["sha256"]
+    first, last = full6["loss_first_last"]["read_1"]
+    assert last < first * 0.9 and full6["loss_first_last"]["read"] == full["loss_first_last"]["read"]
+    six = judges.load_judge(tmp_path / "full6.pt").model
+    assert torch.load(tmp_path / "full6.pt", weights_only=False)["format"] == 6 and len(six.readers) == 2
+    fives = five.state_dict()
+    assert all(torch.equal(v, fives[k]) for k, v in six.state_dict().items() if not k.startswith("extra_readers."))
+    assert not torch.equal(six.reader.out.weight, six.extra_readers[0].out.weight)
+    again = train_judge(root, tmp_path / "again6.pt", recipe=v6, stages_from=tmp_path / "full6.pt", progress=False,
+                        log=lambda m: None)  # everything taken: nothing is trained
+    assert again["sha256"] == full6["sha256"] and again["loss_first_last"] == full6["loss_first_last"]
     loaded = judges.load_judge(tmp_path / "a.pt")
     assert torch.load(tmp_path / "a.pt", weights_only=False)["format"] == 4
     assert loaded.model.reader is not None and loaded.model.arch["digit_size"] == 28
@@ -232,6 +249,22 @@ def test_format_5_reading_is_format_4_where_the_digits_stand_apart():
                                layers={"gate": 64, "speed": 4, "beam": 4})  # no ink to follow: no error
     assert layered.shape == plain.shape and not torch.equal(layered, plain)
     assert bool(torch.isfinite(blank).all())
+
+
+def test_format_6_readers_add_their_log_probabilities(monkeypatch):
+    """Several crop readers read as a product of experts: the log-probabilities that reach `digit_vote`
+    are their sum, and one reader in a list reads exactly as that reader alone."""
+    torch.manual_seed(0)
+    locator, r1, r2 = rd.Locator(1).eval(), rd.DigitReader(1, 8, 10).eval(), rd.DigitReader(1, 8, 10).eval()
+    video = torch.cat([_pair_video(s)[0][None] for s in range(2)])
+    seen, vote = [], rd.digit_vote
+    monkeypatch.setattr(rd, "digit_vote", lambda logp, conf: seen.append(logp) or vote(logp, conf))
+    with torch.no_grad():
+        alone = rd.read_digits(locator, r1, video, 2, 28, 1, 0.1)
+        assert torch.equal(rd.read_digits(locator, [r1], video, 2, 28, 1, 0.1), alone)
+        rd.read_digits(locator, [r2], video, 2, 28, 1, 0.1)
+        both = rd.read_digits(locator, [r1, r2], video, 2, 28, 1, 0.1)
+    assert torch.allclose(seen[3], seen[0] + seen[2]) and not torch.allclose(both, alone)
 
 
 class _Sizes(torch.nn.Module):

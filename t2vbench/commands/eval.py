@@ -28,9 +28,10 @@ def judge():
                    "file (a recipe, or a judge's <out>.json).")
 @click.option("--stages-from", type=click.Path(dir_okay=False), default=None, metavar="JUDGE.pt",
               help="Take stages 1-2 from a judge made by the same recipe's stages on the same dataset and "
-                   "train only stage 3 (two-digit judges' crop reader): the same file as a full run, in "
-                   "about half the time. Stage 3 is taken too when it was trained the same way (a recipe "
-                   "that changes only how the judge reads, e.g. a version-4 judge under version 5).")
+                   "train only stages 3-4 (two-digit judges' locator and crop readers): the same file as a "
+                   "full run, in about half the time. Stage 3 and the readers the judge has are taken too "
+                   "when they were trained the same way (a version-4 judge under version 5, which only "
+                   "reads differently; a version-5 one under 6, which adds a second crop reader).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, stages_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then

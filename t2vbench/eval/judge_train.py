@@ -25,7 +25,7 @@ from t2vbench.eval import caption as cap
 from t2vbench.eval.judges import Judge, load_judge, run_judge, save_judge
 
 RECIPE = {
-    "version": 5,  # 2: frame encoder 2 (two more 3x3 convs) and 3x the stage-1 steps
+    "version": 6,  # 2: frame encoder 2 (two more 3x3 convs) and 3x the stage-1 steps
     # 3: stage-1 frames get a small random affine (frame_aug), all 60,000 train videos are read (v2:
     #    40,000) and single-digit judges decode with the frames' vote (frame_vote). Version 2 fit the
     #    train frames almost exactly (smnist2 frame loss 0.0035) while misreading ~1% of test digits.
@@ -34,6 +34,8 @@ RECIPE = {
     # 4: two-digit judges get a crop reader (`reader.py`), trained in stage 3 on the frozen stages 1-2
     # 5: the crop reader reads differently (reader.layers, reader.vote_distance); training is version 4's,
     #    so a version-4 judge's weights are a version-5 judge's (`--stages-from` takes all three stages)
+    # 6: two-digit judges get a second crop reader (reader["readers"]), trained in stage 4 from its own
+    #    draws; stages 1-3 are version 5's, so `--stages-from` a version-5 judge trains stage 4 alone
     "seed": 0,
     "threads": 1,
     "arch": {"width": 64, "hidden": 64, "encoder": 2},
@@ -75,7 +77,8 @@ RECIPE = {
     # doubling 4-10 lies within 2% of the best
     "reader": {"slots": [2], "width": 32, "steps": 6000, "batch_size": 128, "locate_batch_size": 64,
                "rotate_deg": 10.0, "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0,
-               "layers": {"gate": 12, "beam": 4}, "vote_distance": {"pivot": 16.0, "doubling": 6.5}},
+               "layers": {"gate": 12, "beam": 4}, "vote_distance": {"pivot": 16.0, "doubling": 6.5},
+               "readers": 2},
 }
 # keys of recipe["reader"] that only change how a judge reads, not what stage 3 learns
 READER_DECODING = ("radius", "match", "vote", "layers", "vote_distance")
@@ -220,9 +223,20 @@ def frame_step_loss(judge: Judge, frames: torch.Tensor, frame_ids: torch.Tensor)
     return count_loss(logits, frame_ids, judge.sizes[0])
 
 
+def read_step_loss(reader, video_t, traj, digit_ids, rc: dict, digit: int, g: torch.Generator):
+    """A crop reader on each digit's least ink over the clip at its true corners (`reader.true_images`),
+    under a small random affine warp."""
+    from t2vbench.eval import reader as rd
+
+    idx = torch.randint(0, video_t.shape[0], (rc["batch_size"],), generator=g)
+    s = torch.randint(0, traj.shape[1], (len(idx),), generator=g)
+    x = rd.true_images(video_t, traj, idx, s, digit)
+    x = rd.affine_jitter(x, rc["rotate_deg"], rc["scale"], rc["shift_px"], g)
+    return F.cross_entropy(reader(x), digit_ids[idx, s])
+
+
 def reader_step_loss(judge: Judge, video_t, traj, digit_ids, rc: dict, g: torch.Generator):
-    """Stage 3: the locator on uniformly drawn frames; the reader on each digit's least ink over the
-    clip at its true corners (`reader.true_images`), under a small random affine warp."""
+    """Stage 3: the locator on uniformly drawn frames, then the first crop reader (`read_step_loss`)."""
     from t2vbench.eval import reader as rd
 
     N, T, H, W, C = video_t.shape
@@ -232,20 +246,15 @@ def reader_step_loss(judge: Judge, video_t, traj, digit_ids, rc: dict, g: torch.
     frames = video_t[idx, t].permute(0, 3, 1, 2).float().div_(255.0)
     heat, offset = judge.locator(frames)
     loss_loc = rd.locate_loss(heat, offset, traj[idx, :, t], H, d)
-    idx = torch.randint(0, N, (rc["batch_size"],), generator=g)
-    s = torch.randint(0, traj.shape[1], (len(idx),), generator=g)
-    x = rd.true_images(video_t, traj, idx, s, d)
-    x = rd.affine_jitter(x, rc["rotate_deg"], rc["scale"], rc["shift_px"], g)
-    loss_read = F.cross_entropy(judge.reader(x), digit_ids[idx, s])
-    return loss_loc, loss_read
+    return loss_loc, read_step_loss(judge.reader, video_t, traj, digit_ids, rc, d, g)
 
 
-def round_to_stored(judge: Judge) -> None:
+def round_to_stored(module: torch.nn.Module) -> None:
     """Round every float weight and buffer to float16 precision (what `save_judge` stores), so stage 3
     starts from exactly what a stored stage-1/2 judge holds: `--stages-from` then makes the same bytes
     as a full run."""
     with torch.no_grad():
-        for t in [*judge.parameters(), *judge.buffers()]:
+        for t in [*module.parameters(), *module.buffers()]:
             if t.is_floating_point():
                 t.copy_(t.half().float())
 
@@ -278,6 +287,39 @@ def train_reader(judge: Judge, video_t, traj, digit_ids, recipe: dict, bar=None)
                 bar.set_postfix(locate=f"{np.mean(history['locate'][-50:]):.3f}",
                                 read=f"{np.mean(history['read'][-50:]):.3f}")
     judge.eval()
+    return history
+
+
+def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, start: int = 1, bar=None) -> dict:
+    """Stage 4: the crop readers after the first (`judge.extra_readers`) from number `start` on, each
+    alone and from its own draws (seed, 4, number), so a reader does not depend on the others or on how
+    stages 1-3 were reached. Same steps, batches, warps and schedule as stage 3's reader. Returns the
+    loss histories ("read_1", ...)."""
+    rc = recipe["reader"]
+    d = int(judge.arch["digit_size"])
+    history = {}
+    for number, reader in enumerate(judge.readers):
+        if number < max(start, 1):
+            continue
+        round_to_stored(reader)  # its initial weights, as a full run's stage 3 left them
+        g = torch.Generator().manual_seed(
+            int(np.random.SeedSequence((recipe["seed"], 4, number)).generate_state(1)[0]))
+        reader.train()
+        opt = torch.optim.AdamW(reader.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+        losses = history[f"read_{number}"] = []
+        for step in range(rc["steps"]):
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, rc["steps"], recipe)
+            loss = read_step_loss(reader, video_t, traj, digit_ids, rc, d, g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if bar is not None:
+                bar.update(1)
+                if step % 50 == 0:
+                    bar.set_postfix(**{f"read_{number}": f"{np.mean(losses[-50:]):.3f}"})
+        reader.eval()
     return history
 
 
@@ -334,14 +376,17 @@ STAGE12_KEYS = ("seed", "threads", "arch", "max_train_videos", "frame_steps", "f
 
 
 def _stage3_training(recipe: dict) -> dict:
-    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in READER_DECODING}
+    """What stages 3 and 4 learn from: not how the judge reads, nor how many readers stage 4 adds (each
+    one is trained alike from its own draws, so the readers a judge already has are the same)."""
+    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, "readers")}
 
 
 def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     """Stages 1-2 from a judge file made by the same recipe's stages on the same dataset (checked):
-    copies its encoder and clip head into `judge`, and its locator and crop reader too when its stage 3
-    was trained the same way (recipes that differ only in READER_DECODING: a version-4 judge re-made
-    under version 5). -> (its loss summary of the stages taken, whether stage 3 was taken)."""
+    copies its encoder and clip head into `judge`, and its locator and crop readers too when its stages
+    3-4 were trained the same way (recipes that differ only in READER_DECODING or the number of readers:
+    a version-4 judge re-made under version 5, a version-5 one under 6). -> (its loss summary of the
+    stages taken, the number of crop readers taken: 0 when stage 3 was not)."""
     src = load_judge(source)
     theirs = _complete(src.meta.get("recipe") or {})
     differ = [k for k in STAGE12_KEYS if theirs.get(k) != recipe.get(k)]
@@ -351,13 +396,16 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     if src.meta.get("dataset_config_sha256") != read_manifest(root).get("config_sha256"):
         raise UserError(f"--stages-from {source} was trained on another dataset config than {root}")
     same3 = src.model.reader is not None and _stage3_training(theirs) == _stage3_training(recipe)
-    stage3 = () if same3 else ("locator.", "reader.")  # else stage 3 starts from its own initial weights
-    state = {k: v for k, v in src.model.state_dict().items() if not k.startswith(stage3)}
+    readers = min(len(src.model.readers), len(judge.readers)) if same3 else 0
+    # what is not taken starts from its own initial weights
+    untaken = ("locator.", "reader.", "extra_readers.") if not same3 else \
+        tuple(f"extra_readers.{i - 1}." for i in range(readers, len(judge.readers)))
+    state = {k: v for k, v in src.model.state_dict().items() if not k.startswith(untaken)}
     missing, unexpected = judge.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith(stage3) for k in missing):
+    if unexpected or any(not k.startswith(untaken) for k in missing):
         raise UserError(f"--stages-from {source}: its network is not this recipe's ({(unexpected or missing)[0]})")
-    taken = ("frame", "video", "locate", "read") if same3 else ("frame", "video")
-    return {k: v for k, v in src.meta.get("loss_first_last", {}).items() if k in taken}, same3
+    taken = ("frame", "video", "locate", "read", *(f"read_{i}" for i in range(1, readers))) if same3 else ("frame", "video")
+    return {k: v for k, v in src.meta.get("loss_first_last", {}).items() if k in taken}, readers
 
 
 def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True, stages_from=None,
@@ -400,6 +448,8 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
             traj = torch.from_numpy(np.rint(load_column(root, "train", "trajectory", N)).astype(np.int64))
             arch.update({"reader_width": rc["width"], "reader_radius": rc["radius"],
                          "reader_match": float(rc["match"]), "reader_vote": float(rc["vote"]), "digit_size": digit})
+            if int(rc.get("readers", 1)) > 1:
+                arch["reader_count"] = int(rc["readers"])
             if rc.get("layers"):
                 speed = int((manifest.get("config") or {}).get("speed_max", 0))
                 if not speed:
@@ -418,13 +468,15 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         cells_all = cap.cells_of(lab, judge.attributes, judge.sizes)
         frame_all = lab[judge.attributes[0]]
         video_t = torch.from_numpy(video)
-        first_last, has3 = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, False)
-        reader_steps = rc["steps"] if use_reader and not has3 else 0
+        first_last, taken = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, 0)
+        reader_steps = rc["steps"] * (len(judge.readers) - taken) if use_reader else 0
         bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
                    desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
         history = {} if stages_from else train_stages12(judge, video_t, frame_all, cells_all, recipe, bar)
-        if use_reader and not has3:  # Stage 3: locator and crop reader on the frozen judge
+        if use_reader and not taken:  # Stage 3: locator and crop reader on the frozen judge
             history.update(train_reader(judge, video_t, traj, torch.from_numpy(frame_all), recipe, bar))
+        if use_reader:  # Stage 4: the other crop readers
+            history.update(train_extra_readers(judge, video_t, traj, torch.from_numpy(frame_all), recipe, taken, bar))
         bar.close()
         del video, video_t
         judge.eval()

@@ -18,7 +18,8 @@ Decoding picks the most probable multiset from the cell counts; judges with arch
 (single-digit ones from recipe 3) add the summed per-frame counts as a vote; judges with a crop
 reader (arch["reader_width"], two-digit ones from recipe 4, `reader.py`) add the reading of each
 digit's image, tracked through the clip and cleared of the other digit (recipe 5: digits that never
-stand apart followed as two layers, the reading weighted by how far apart they stood).
+stand apart followed as two layers, the reading weighted by how far apart they stood; recipe 6: two
+crop readers, trained apart, whose log-probabilities add up).
 
 The frame features feed FD-frame and FD2vid, the video features FD-video. Weights ship as float16
 (computation is float32) so every judge stays well under 1 MB.
@@ -43,8 +44,9 @@ from t2vbench.eval import reader as crop_reader
 # Judge file formats (a file records the oldest that holds it, `format_of`): 1 the 4-conv encoder;
 # 2 arch["encoder"] picks the frame encoder; 3 arch["frame_vote"] adds the frames' vote to decoding;
 # 4 arch["reader_width"] adds the locator and crop reader (`reader.py`); 5 arch["reader_layer_gate"] and
-# arch["reader_vote_doubling"] change how it reads (two layers, a distance-scaled vote), not its weights.
-READABLE_FORMATS = (1, 2, 3, 4, 5)
+# arch["reader_vote_doubling"] change how it reads (two layers, a distance-scaled vote), not its weights;
+# 6 arch["reader_count"] > 1 adds more crop readers (`extra_readers`), whose log-probabilities add up.
+READABLE_FORMATS = (1, 2, 3, 4, 5, 6)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_META = SHIPPED_DIR / "judges.json"
 
@@ -103,7 +105,8 @@ class Judge(nn.Module):
     (alignment search, px), reader_match (largest match cost of a frame that is kept), reader_vote
     (weight of its vote in decoding), digit_size (crop side); format 5: reader_layer_gate/_speed/_beam
     (digits never standing apart are followed as two layers) and reader_vote_pivot/_doubling (the vote
-    scaled by how far apart the digits stood), see `reader.read_digits`."""
+    scaled by how far apart the digits stood), see `reader.read_digits`; format 6: reader_count, the
+    number of crop readers (trained apart, from their own draws; they read as a product of experts)."""
 
     def __init__(self, arch: dict, labels: dict, slots: int):
         super().__init__()
@@ -119,9 +122,17 @@ class Judge(nn.Module):
         self.frame_count = nn.Linear(2, slots + 1)  # [max, mean] of a value's map -> its count in a frame
         self.value_head = ValueHead(arch["frames"], arch["hidden"], rest, slots)
         self.locator = self.reader = None
+        self.extra_readers = nn.ModuleList()
         if arch.get("reader_width"):  # created last: the modules above keep their initial weights
             self.locator = crop_reader.Locator(arch["in_channels"])
             self.reader = crop_reader.DigitReader(arch["in_channels"], int(arch["reader_width"]), K)
+            self.extra_readers.extend(crop_reader.DigitReader(arch["in_channels"], int(arch["reader_width"]), K)
+                                      for _ in range(int(arch.get("reader_count", 1)) - 1))
+
+    @property
+    def readers(self) -> list:
+        """The crop readers, the stage-3 one first ([] for a judge without one)."""
+        return [] if self.reader is None else [self.reader, *self.extra_readers]
 
     @property
     def frame_attribute(self) -> str:
@@ -160,7 +171,7 @@ class Judge(nn.Module):
             distance = ({"pivot": float(a["reader_vote_pivot"]), "doubling": float(a["reader_vote_doubling"])}
                         if a.get("reader_vote_doubling") else None)
             out["digit_vote"] = crop_reader.read_digits(
-                self.locator, self.reader, video, self.slots, int(a["digit_size"]),
+                self.locator, self.readers, video, self.slots, int(a["digit_size"]),
                 int(a["reader_radius"]), float(a["reader_match"]), layers=layers, vote_distance=distance)
         return out
 
@@ -270,6 +281,8 @@ def sha256_bytes(data: bytes) -> str:
 def format_of(arch: dict) -> int:
     """The oldest format that holds `arch`, so a judge re-made from a recorded recipe is byte-identical
     to the one shipped then, and older readers keep reading what they can."""
+    if int(arch.get("reader_count", 1)) > 1:
+        return 6
     if arch.get("reader_layer_gate") or arch.get("reader_vote_doubling"):
         return 5
     if arch.get("reader_width"):
@@ -281,7 +294,7 @@ def format_of(arch: dict) -> int:
 
 ARCH_ORDER = ("in_channels", "frames", "size", "width", "hidden", "encoder", "frame_vote", "reader_width",
               "reader_radius", "reader_match", "reader_vote", "digit_size", "reader_layer_gate", "reader_layer_speed",
-              "reader_layer_beam", "reader_vote_pivot", "reader_vote_doubling")
+              "reader_layer_beam", "reader_vote_pivot", "reader_vote_doubling", "reader_count")
 
 
 def save_judge(judge: Judge, path, meta: dict) -> str:

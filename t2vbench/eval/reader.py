@@ -334,9 +334,10 @@ def layer_corners(video, det, ref_frame: int, digit: int, speed: int, beam: int)
     return (best + shift).clamp(0, min(H, W) - digit)
 
 
-def read_digits(locator, reader, video, slots: int, digit: int, radius: int, match: float, passes: int = 2,
+def read_digits(locator, readers, video, slots: int, digit: int, radius: int, match: float, passes: int = 2,
                 layers: dict | None = None, vote_distance: dict | None = None):
     """The whole reading: video (B, T, C, H, W) in [0, 1] -> digit_vote (see the module's docstring).
+    `readers`: a crop reader or a list of them (format 6); their log-probabilities add up.
     Judge format 5 adds, for two digits:
     - `layers` {"gate", "speed", "beam"}: where the reference frame's detections stand less than `gate`
       px apart (Chebyshev), the digits' corners come from `layer_corners` instead of `track`;
@@ -354,7 +355,12 @@ def read_digits(locator, reader, video, slots: int, digit: int, radius: int, mat
             at = layer_corners(video[b], pos[b, ref_frame[b]], int(ref_frame[b]), digit, int(layers["speed"]),
                                int(layers["beam"]))
             least[b] = least_ink(video[b:b + 1], at[None], digit)[0]
-    logp = F.log_softmax(reader(least.flatten(0, 1)), dim=-1).view(B, 1, slots, -1)
+    flat = least.flatten(0, 1)
+    first, *more = readers if isinstance(readers, (list, tuple)) else [readers]
+    logp = F.log_softmax(first(flat), dim=-1)
+    for r in more:
+        logp = logp + F.log_softmax(r(flat), dim=-1)
+    logp = logp.view(B, 1, slots, -1)
     vote = digit_vote(logp, conf[rows, ref_frame][:, None])
     if vote_distance and slots == 2:
         vote = vote * torch.exp2((gap - vote_distance["pivot"]) / vote_distance["doubling"])[:, None, None]
