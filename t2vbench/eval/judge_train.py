@@ -411,8 +411,8 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
 def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True, stages_from=None,
                 log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Train a judge on ROOT's train split, certify it on the test split, write it to OUT.
-    `stages_from`: a judge file whose stages 1-2 (same recipe, same dataset) are reused; only stage 3
-    is trained (or taken too, `load_stages`), and the file is the same as a full run's.
+    `stages_from`: a judge file whose stages 1-2 (same recipe, same dataset) are reused; only stages
+    3-4 are trained (or taken too, `load_stages`), and the file is the same as a full run's.
     Returns the metadata: sha256, real-test accuracy, recipe, dataset (the file itself stores the part
     known before certification: dataset, recipe, losses)."""
     from tqdm import tqdm
