@@ -175,6 +175,17 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     again = train_judge(root, tmp_path / "again6.pt", recipe=v6, stages_from=tmp_path / "full6.pt", progress=False,
                         log=lambda m: None)  # everything taken: nothing is trained
     assert again["sha256"] == full6["sha256"] and again["loss_first_last"] == full6["loss_first_last"]
+    # version 7, a third crop reader: from the version-6 file only the third one is trained
+    v7 = {**v6, "reader": {**v6["reader"], "readers": 3}}
+    taken7 = train_judge(root, tmp_path / "taken7.pt", recipe=v7, stages_from=tmp_path / "full6.pt", progress=False,
+                         log=lambda m: None)
+    first, last = taken7["loss_first_last"]["read_2"]
+    assert last < first * 0.9 and taken7["loss_first_last"]["read_1"] == full6["loss_first_last"]["read_1"]
+    seven = judges.load_judge(tmp_path / "taken7.pt").model
+    assert torch.load(tmp_path / "taken7.pt", weights_only=False)["format"] == 6 and len(seven.readers) == 3
+    sixes = six.state_dict()
+    assert all(torch.equal(v, sixes[k]) for k, v in seven.state_dict().items() if not k.startswith("extra_readers.1."))
+    assert not torch.equal(seven.extra_readers[0].out.weight, seven.extra_readers[1].out.weight)
     loaded = judges.load_judge(tmp_path / "a.pt")
     assert torch.load(tmp_path / "a.pt", weights_only=False)["format"] == 4
     assert loaded.model.reader is not None and loaded.model.arch["digit_size"] == 28
