@@ -35,7 +35,9 @@ RECIPE = {
     # 5: the crop reader reads differently (reader.layers, reader.vote_distance); training is version 4's,
     #    so a version-4 judge's weights are a version-5 judge's (`--stages-from` takes all three stages)
     # 6: two-digit judges get a second crop reader (reader["readers"]), trained in stage 4 from its own
-    #    draws; stages 1-3 are version 5's, so `--stages-from` a version-5 judge trains stage 4 alone
+    #    draws; stages 1-3 are version 5's, so `--stages-from` a version-5 judge trains stage 4 alone.
+    #    A third reader (draws (seed, 4, 2)) was tried and not kept: misread validation digits 177 -> 177,
+    #    104 -> 103 (dmnist4), 150 -> 154 (dmnist2); it reads worse alone than the first two
     "seed": 0,
     "threads": 1,
     "arch": {"width": 64, "hidden": 64, "encoder": 2},
