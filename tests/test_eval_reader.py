@@ -125,6 +125,22 @@ READER = {"slots": [2], "width": 8, "steps": 120, "batch_size": 32, "locate_batc
           "rotate_deg": 10.0, "scale": 0.1, "shift_px": 1.0, "radius": 3, "match": 0.1, "vote": 1.0}
 
 
+def _one_reader_more(path, meta, before, meta_before):
+    """A judge file made from `before` (loaded model, its metadata) by training one more crop reader:
+    format 6, the new reader's loss falls, every other weight and loss is `before`'s, and the new reader
+    differs from the last one. -> the loaded model."""
+    after = judges.load_judge(path).model
+    n = len(after.readers)
+    assert torch.load(path, weights_only=False)["format"] == 6 and n == len(before.readers) + 1
+    first, last = meta["loss_first_last"][f"read_{n - 1}"]
+    assert last < first * 0.9 and {k: v for k, v in meta["loss_first_last"].items() if k != f"read_{n - 1}"} == \
+        meta_before["loss_first_last"]
+    kept = before.state_dict()
+    assert all(torch.equal(v, kept[k]) for k, v in after.state_dict().items() if not k.startswith(f"extra_readers.{n - 2}."))
+    assert not torch.equal(after.readers[-2].out.weight, after.readers[-1].out.weight)
+    return after
+
+
 def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     from t2vbench.eval.judge_train import train_judge
 
@@ -165,27 +181,16 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     taken6 = train_judge(root, tmp_path / "taken6.pt", recipe=v6, stages_from=tmp_path / "full.pt", progress=False,
                          log=lambda m: None)
     assert taken6["sha256"] == full6["sha256"] != full["sha256"]
-    first, last = full6["loss_first_last"]["read_1"]
-    assert last < first * 0.9 and full6["loss_first_last"]["read"] == full["loss_first_last"]["read"]
-    six = judges.load_judge(tmp_path / "full6.pt").model
-    assert torch.load(tmp_path / "full6.pt", weights_only=False)["format"] == 6 and len(six.readers) == 2
-    fives = five.state_dict()
-    assert all(torch.equal(v, fives[k]) for k, v in six.state_dict().items() if not k.startswith("extra_readers."))
-    assert not torch.equal(six.reader.out.weight, six.extra_readers[0].out.weight)
+    assert full6["loss_first_last"]["read"] == full["loss_first_last"]["read"]
+    six = _one_reader_more(tmp_path / "full6.pt", full6, five, full)
     again = train_judge(root, tmp_path / "again6.pt", recipe=v6, stages_from=tmp_path / "full6.pt", progress=False,
                         log=lambda m: None)  # everything taken: nothing is trained
     assert again["sha256"] == full6["sha256"] and again["loss_first_last"] == full6["loss_first_last"]
-    # version 7, a third crop reader: from the version-6 file only the third one is trained
+    # three crop readers: from the two-reader file only the third one is trained
     v7 = {**v6, "reader": {**v6["reader"], "readers": 3}}
     taken7 = train_judge(root, tmp_path / "taken7.pt", recipe=v7, stages_from=tmp_path / "full6.pt", progress=False,
                          log=lambda m: None)
-    first, last = taken7["loss_first_last"]["read_2"]
-    assert last < first * 0.9 and taken7["loss_first_last"]["read_1"] == full6["loss_first_last"]["read_1"]
-    seven = judges.load_judge(tmp_path / "taken7.pt").model
-    assert torch.load(tmp_path / "taken7.pt", weights_only=False)["format"] == 6 and len(seven.readers) == 3
-    sixes = six.state_dict()
-    assert all(torch.equal(v, sixes[k]) for k, v in seven.state_dict().items() if not k.startswith("extra_readers.1."))
-    assert not torch.equal(seven.extra_readers[0].out.weight, seven.extra_readers[1].out.weight)
+    _one_reader_more(tmp_path / "taken7.pt", taken7, six, full6)
     loaded = judges.load_judge(tmp_path / "a.pt")
     assert torch.load(tmp_path / "a.pt", weights_only=False)["format"] == 4
     assert loaded.model.reader is not None and loaded.model.arch["digit_size"] == 28
