@@ -190,6 +190,21 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     taken7 = train_judge(root, tmp_path / "taken7.pt", recipe=v7, stages_from=tmp_path / "full6.pt", progress=False,
                          log=lambda m: None)
     _one_reader_more(tmp_path / "taken7.pt", taken7, six, full6)
+    # the second reader from other draws (reader.draws): --stages-from retrains it alone, as a full run
+    # would, and back under the default draws the file is full6's again
+    drawn = {**v6, "reader": {**v6["reader"], "draws": [5]}}
+    d5 = train_judge(root, tmp_path / "d5.pt", recipe=drawn, stages_from=tmp_path / "full6.pt", progress=False,
+                     log=lambda m: None)
+    assert d5["sha256"] == train_judge(root, tmp_path / "d5full.pt", recipe=drawn, progress=False,
+                                       log=lambda m: None)["sha256"]
+    five_plus = _one_reader_more(tmp_path / "d5.pt", d5, five, full)
+    assert not torch.equal(five_plus.readers[1].out.weight, six.readers[1].out.weight)
+    back = train_judge(root, tmp_path / "back.pt", recipe=v6, stages_from=tmp_path / "d5.pt", progress=False,
+                       log=lambda m: None)
+    assert back["sha256"] == full6["sha256"]
+    with pytest.raises(UserError, match="reader.draws names 2 draws for 1 readers"):
+        train_judge(root, tmp_path / "x.pt", recipe={**v6, "reader": {**v6["reader"], "draws": [1, 2]}},
+                    stages_from=tmp_path / "full6.pt", progress=False, log=lambda m: None)
     loaded = judges.load_judge(tmp_path / "a.pt")
     assert torch.load(tmp_path / "a.pt", weights_only=False)["format"] == 4
     assert loaded.model.reader is not None and loaded.model.arch["digit_size"] == 28

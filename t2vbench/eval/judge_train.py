@@ -292,20 +292,31 @@ def train_reader(judge: Judge, video_t, traj, digit_ids, recipe: dict, bar=None)
     return history
 
 
+def reader_draws(rc: dict) -> list:
+    """The stage-4 draw number of each crop reader after the first: reader["draws"], else 1, 2, ..."""
+    n = int(rc.get("readers", 1))
+    draws = [int(k) for k in rc.get("draws", range(1, n))]
+    if len(draws) != n - 1:
+        raise UserError(f"recipe: reader.draws names {len(draws)} draws for {n - 1} readers after the first; "
+                        "give one draw number per extra reader")
+    return draws
+
+
 def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, start: int = 1, bar=None) -> dict:
     """Stage 4: the crop readers after the first (`judge.extra_readers`) from number `start` on, each
-    alone and from its own draws (seed, 4, number), so a reader does not depend on the others or on how
-    stages 1-3 were reached. Same steps, batches, warps and schedule as stage 3's reader. Returns the
-    loss histories ("read_1", ...)."""
+    alone and from its own draws (seed, 4, draw), `reader_draws`, so a reader does not depend on the
+    others or on how stages 1-3 were reached. Same steps, batches, warps and schedule as stage 3's
+    reader. Returns the loss histories ("read_1", ...)."""
     rc = recipe["reader"]
     d = int(judge.arch["digit_size"])
+    draws = reader_draws(rc)
     history = {}
     for number, reader in enumerate(judge.readers):
         if number < max(start, 1):
             continue
         round_to_stored(reader)  # its initial weights, as a full run's stage 3 left them
         g = torch.Generator().manual_seed(
-            int(np.random.SeedSequence((recipe["seed"], 4, number)).generate_state(1)[0]))
+            int(np.random.SeedSequence((recipe["seed"], 4, draws[number - 1])).generate_state(1)[0]))
         reader.train()
         opt = torch.optim.AdamW(reader.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
         losses = history[f"read_{number}"] = []
@@ -380,7 +391,7 @@ STAGE12_KEYS = ("seed", "threads", "arch", "max_train_videos", "frame_steps", "f
 def _stage3_training(recipe: dict) -> dict:
     """What stages 3 and 4 learn from: not how the judge reads, nor how many readers stage 4 adds (each
     one is trained alike from its own draws, so the readers a judge already has are the same)."""
-    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, "readers")}
+    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, "readers", "draws")}
 
 
 def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
@@ -398,7 +409,11 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     if src.meta.get("dataset_config_sha256") != read_manifest(root).get("config_sha256"):
         raise UserError(f"--stages-from {source} was trained on another dataset config than {root}")
     same3 = src.model.reader is not None and _stage3_training(theirs) == _stage3_training(recipe)
-    readers = min(len(src.model.readers), len(judge.readers)) if same3 else 0
+    readers = 0
+    if same3:  # the first reader, then the extra ones while their draws agree
+        pairs = zip(reader_draws(theirs["reader"]), reader_draws(recipe["reader"]))
+        readers = min(len(src.model.readers), len(judge.readers),
+                      1 + next((i for i, (a, b) in enumerate(pairs) if a != b), len(judge.readers)))
     # what is not taken starts from its own initial weights
     untaken = ("locator.", "reader.", "extra_readers.") if not same3 else \
         tuple(f"extra_readers.{i - 1}." for i in range(readers, len(judge.readers)))
@@ -450,6 +465,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
             traj = torch.from_numpy(np.rint(load_column(root, "train", "trajectory", N)).astype(np.int64))
             arch.update({"reader_width": rc["width"], "reader_radius": rc["radius"],
                          "reader_match": float(rc["match"]), "reader_vote": float(rc["vote"]), "digit_size": digit})
+            reader_draws(rc)  # a bad list fails now, not after stages 1-3
             if int(rc.get("readers", 1)) > 1:
                 arch["reader_count"] = int(rc["readers"])
             if rc.get("layers"):
