@@ -202,6 +202,11 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     back = train_judge(root, tmp_path / "back.pt", recipe=v6, stages_from=tmp_path / "d5.pt", progress=False,
                        log=lambda m: None)
     assert back["sha256"] == full6["sha256"]
+    long6 = {**v6, "reader": {**v6["reader"], "extra_steps": 180}}  # and for more steps (reader.extra_steps)
+    longer = train_judge(root, tmp_path / "longer.pt", recipe=long6, stages_from=tmp_path / "full6.pt",
+                         progress=False, log=lambda m: None)
+    _one_reader_more(tmp_path / "longer.pt", longer, five, full)
+    assert longer["loss_first_last"]["read_1"] != full6["loss_first_last"]["read_1"]
     with pytest.raises(UserError, match="reader.draws names 2 draws for 1 readers"):
         train_judge(root, tmp_path / "x.pt", recipe={**v6, "reader": {**v6["reader"], "draws": [1, 2]}},
                     stages_from=tmp_path / "full6.pt", progress=False, log=lambda m: None)

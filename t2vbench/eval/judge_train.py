@@ -302,14 +302,22 @@ def reader_draws(rc: dict) -> list:
     return draws
 
 
+def extra_readers(rc: dict) -> list:
+    """How each crop reader after the first is trained: (draw number, steps); steps reader["extra_steps"],
+    else stage 3's."""
+    steps = int(rc.get("extra_steps", rc["steps"]))
+    return [(k, steps) for k in reader_draws(rc)]
+
+
 def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, start: int = 1, bar=None) -> dict:
     """Stage 4: the crop readers after the first (`judge.extra_readers`) from number `start` on, each
     alone and from its own draws (seed, 4, draw), `reader_draws`, so a reader does not depend on the
-    others or on how stages 1-3 were reached. Same steps, batches, warps and schedule as stage 3's
-    reader. Returns the loss histories ("read_1", ...)."""
+    others or on how stages 1-3 were reached. Same batches, warps and schedule as stage 3's reader, for
+    reader["extra_steps"] steps (default: stage 3's). Returns the loss histories ("read_1", ...)."""
     rc = recipe["reader"]
     d = int(judge.arch["digit_size"])
     draws = reader_draws(rc)
+    steps = int(rc.get("extra_steps", rc["steps"]))
     history = {}
     for number, reader in enumerate(judge.readers):
         if number < max(start, 1):
@@ -320,9 +328,9 @@ def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, st
         reader.train()
         opt = torch.optim.AdamW(reader.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
         losses = history[f"read_{number}"] = []
-        for step in range(rc["steps"]):
+        for step in range(steps):
             for group in opt.param_groups:
-                group["lr"] = _lr(step, rc["steps"], recipe)
+                group["lr"] = _lr(step, steps, recipe)
             loss = read_step_loss(reader, video_t, traj, digit_ids, rc, d, g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -391,7 +399,7 @@ STAGE12_KEYS = ("seed", "threads", "arch", "max_train_videos", "frame_steps", "f
 def _stage3_training(recipe: dict) -> dict:
     """What stages 3 and 4 learn from: not how the judge reads, nor how many readers stage 4 adds (each
     one is trained alike from its own draws, so the readers a judge already has are the same)."""
-    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, "readers", "draws")}
+    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, "readers", "draws", "extra_steps")}
 
 
 def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
@@ -411,7 +419,7 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     same3 = src.model.reader is not None and _stage3_training(theirs) == _stage3_training(recipe)
     readers = 0
     if same3:  # the first reader, then the extra ones while their draws agree
-        pairs = zip(reader_draws(theirs["reader"]), reader_draws(recipe["reader"]))
+        pairs = zip(extra_readers(theirs["reader"]), extra_readers(recipe["reader"]))
         readers = min(len(src.model.readers), len(judge.readers),
                       1 + next((i for i, (a, b) in enumerate(pairs) if a != b), len(judge.readers)))
     # what is not taken starts from its own initial weights
@@ -487,7 +495,8 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         frame_all = lab[judge.attributes[0]]
         video_t = torch.from_numpy(video)
         first_last, taken = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, 0)
-        reader_steps = rc["steps"] * (len(judge.readers) - taken) if use_reader else 0
+        reader_steps = (rc["steps"] * (not taken) + int(rc.get("extra_steps", rc["steps"])) *
+                        (len(judge.readers) - max(taken, 1))) if use_reader else 0
         bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
                    desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
         history = {} if stages_from else train_stages12(judge, video_t, frame_all, cells_all, recipe, bar)
