@@ -31,7 +31,8 @@ def judge():
                    "train only stages 3-4 (two-digit judges' locator and crop readers): the same file as a "
                    "full run, in about half the time. Stage 3 and the readers the judge has are taken too "
                    "when they were trained the same way (a version-4 judge under version 5, which only "
-                   "reads differently; a version-5 one under 6, which adds a second crop reader).")
+                   "reads differently; a version-5 one under 6, which adds a second crop reader); a reader "
+                   "whose draws or steps differ (reader.draws, reader.extra_steps) is trained again.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, stages_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then
