@@ -316,15 +316,15 @@ def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, st
     reader["extra_steps"] steps (default: stage 3's). Returns the loss histories ("read_1", ...)."""
     rc = recipe["reader"]
     d = int(judge.arch["digit_size"])
-    draws = reader_draws(rc)
-    steps = int(rc.get("extra_steps", rc["steps"]))
+    plan = extra_readers(rc)
     history = {}
     for number, reader in enumerate(judge.readers):
         if number < max(start, 1):
             continue
+        draw, steps = plan[number - 1]
         round_to_stored(reader)  # its initial weights, as a full run's stage 3 left them
         g = torch.Generator().manual_seed(
-            int(np.random.SeedSequence((recipe["seed"], 4, draws[number - 1])).generate_state(1)[0]))
+            int(np.random.SeedSequence((recipe["seed"], 4, draw)).generate_state(1)[0]))
         reader.train()
         opt = torch.optim.AdamW(reader.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
         losses = history[f"read_{number}"] = []
@@ -397,9 +397,10 @@ STAGE12_KEYS = ("seed", "threads", "arch", "max_train_videos", "frame_steps", "f
 
 
 def _stage3_training(recipe: dict) -> dict:
-    """What stages 3 and 4 learn from: not how the judge reads, nor how many readers stage 4 adds (each
-    one is trained alike from its own draws, so the readers a judge already has are the same)."""
-    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, "readers", "draws", "extra_steps")}
+    """What stages 3 and 4 learn from: not how the judge reads, nor the readers stage 4 adds (each one is
+    trained alone from its own draws, so `load_stages` compares them one by one, `extra_readers`)."""
+    stage4 = ("readers", "draws", "extra_steps")
+    return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, *stage4)}
 
 
 def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
@@ -418,7 +419,7 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
         raise UserError(f"--stages-from {source} was trained on another dataset config than {root}")
     same3 = src.model.reader is not None and _stage3_training(theirs) == _stage3_training(recipe)
     readers = 0
-    if same3:  # the first reader, then the extra ones while their draws agree
+    if same3:  # the first reader, then the extra ones while their draws and steps agree
         pairs = zip(extra_readers(theirs["reader"]), extra_readers(recipe["reader"]))
         readers = min(len(src.model.readers), len(judge.readers),
                       1 + next((i for i, (a, b) in enumerate(pairs) if a != b), len(judge.readers)))
@@ -495,8 +496,8 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         frame_all = lab[judge.attributes[0]]
         video_t = torch.from_numpy(video)
         first_last, taken = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, 0)
-        reader_steps = (rc["steps"] * (not taken) + int(rc.get("extra_steps", rc["steps"])) *
-                        (len(judge.readers) - max(taken, 1))) if use_reader else 0
+        reader_steps = ((0 if taken else rc["steps"]) + sum(n for _, n in extra_readers(rc)[max(taken, 1) - 1:])
+                        if use_reader else 0)
         bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
                    desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
         history = {} if stages_from else train_stages12(judge, video_t, frame_all, cells_all, recipe, bar)
