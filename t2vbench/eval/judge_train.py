@@ -37,7 +37,12 @@ RECIPE = {
     # 6: two-digit judges get a second crop reader (reader["readers"]), trained in stage 4 from its own
     #    draws; stages 1-3 are version 5's, so `--stages-from` a version-5 judge trains stage 4 alone.
     #    A third reader (draws (seed, 4, 2)) was tried and not kept: misread validation digits 177 -> 177,
-    #    104 -> 103 (dmnist4), 150 -> 154 (dmnist2); it reads worse alone than the first two
+    #    104 -> 103 (dmnist4), 150 -> 154 (dmnist2); it reads worse alone than the first two.
+    #    Nor was a second reader from other draws (reader.draws) or trained longer (reader.extra_steps),
+    #    dmnist4 misread digits of 16,384 (unseen digits / seed-7 train split; version 6: 177 / 104):
+    #    draws 2, 3: 183 / 101, 179 / 106; 12,000 steps, draws 1, 2: 175 / 101, 179 / 101. Those readers
+    #    read better alone (170 / 97, 173 / 95; both: 166 / 93), yet reading the first one alone misreads
+    #    more raw unseen MNIST digits than version 6's pair (48 and 51 of 8,194 against 44)
     "seed": 0,
     "threads": 1,
     "arch": {"width": 64, "hidden": 64, "encoder": 2},
