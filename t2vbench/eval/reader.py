@@ -318,12 +318,9 @@ def layer_corners(video, det, ref_frame: int, digit: int, speed: int, beam: int)
         at = torch.stack([det[i] + path_a - path_a[ref_frame], det[j] + path_b - path_b[ref_frame]], dim=1)
         at = at.clamp(0, min(H, W) - digit)
         least = least_ink(video[None], at[None], digit)[0].sum(dim=1).clamp(max=1)  # (2, d, d)
-        frames = torch.zeros(T, H + digit, W + digit)
-        for s in range(2):
-            for t in range(T):
-                x, y = at[t, s].tolist()
-                frames[t, y:y + digit, x:x + digit] += least[s]
-        err = (frames[:, :H, :W].clamp(max=1) - ink).abs().sum()
+        canvas = F.pad(least, (0, W - digit, 0, H - digit))  # each image at the origin of a frame
+        frames = moved(canvas[0], at[:, 0]) + moved(canvas[1], at[:, 1])
+        err = (frames.clamp(max=1) - ink).abs().sum()
         if best_err is None or err < best_err:
             best, best_err = at, err
     least = least_ink(video[None], best[None], digit)[0].sum(dim=1)  # (2, d, d)
