@@ -307,7 +307,7 @@ def reader_draws(rc: dict) -> list:
     return draws
 
 
-def extra_readers(rc: dict) -> list:
+def stage4_plan(rc: dict) -> list:
     """How each crop reader after the first is trained: (draw number, steps); steps reader["extra_steps"],
     else stage 3's."""
     steps = int(rc.get("extra_steps", rc["steps"]))
@@ -321,7 +321,7 @@ def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, st
     reader["extra_steps"] steps (default: stage 3's). Returns the loss histories ("read_1", ...)."""
     rc = recipe["reader"]
     d = int(judge.arch["digit_size"])
-    plan = extra_readers(rc)
+    plan = stage4_plan(rc)
     history = {}
     for number, reader in enumerate(judge.readers):
         if number < max(start, 1):
@@ -403,7 +403,7 @@ STAGE12_KEYS = ("seed", "threads", "arch", "max_train_videos", "frame_steps", "f
 
 def _stage3_training(recipe: dict) -> dict:
     """What stages 3 and 4 learn from: not how the judge reads, nor the readers stage 4 adds (each one is
-    trained alone from its own draws, so `load_stages` compares them one by one, `extra_readers`)."""
+    trained alone from its own draws, so `load_stages` compares them one by one, `stage4_plan`)."""
     stage4 = ("readers", "draws", "extra_steps")
     return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, *stage4)}
 
@@ -425,7 +425,7 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     same3 = src.model.reader is not None and _stage3_training(theirs) == _stage3_training(recipe)
     readers = 0
     if same3:  # the first reader, then the extra ones while their draws and steps agree
-        pairs = zip(extra_readers(theirs["reader"]), extra_readers(recipe["reader"]))
+        pairs = zip(stage4_plan(theirs["reader"]), stage4_plan(recipe["reader"]))
         readers = min(len(src.model.readers), len(judge.readers),
                       1 + next((i for i, (a, b) in enumerate(pairs) if a != b), len(judge.readers)))
     # what is not taken starts from its own initial weights
@@ -501,7 +501,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         frame_all = lab[judge.attributes[0]]
         video_t = torch.from_numpy(video)
         first_last, taken = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, 0)
-        reader_steps = ((0 if taken else rc["steps"]) + sum(n for _, n in extra_readers(rc)[max(taken, 1) - 1:])
+        reader_steps = ((0 if taken else rc["steps"]) + sum(n for _, n in stage4_plan(rc)[max(taken, 1) - 1:])
                         if use_reader else 0)
         bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
                    desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
