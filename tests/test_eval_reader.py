@@ -182,9 +182,12 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
                          log=lambda m: None)
     assert taken6["sha256"] == full6["sha256"] != full["sha256"]
     six = _one_reader_more(tmp_path / "full6.pt", full6, five, full)
+    said = []  # everything taken: nothing is trained, and the train split is not even read
     again = train_judge(root, tmp_path / "again6.pt", recipe=v6, stages_from=tmp_path / "full6.pt", progress=False,
-                        log=lambda m: None)  # everything taken: nothing is trained
+                        log=said.append)
     assert again["sha256"] == full6["sha256"] and again["loss_first_last"] == full6["loss_first_last"]
+    assert again["train_videos"] == full6["train_videos"] == 256
+    assert not any("loading" in m for m in said), said
     # three crop readers: from the two-reader file only the third one is trained
     v7 = {**v6, "reader": {**v6["reader"], "readers": 3}}
     taken7 = train_judge(root, tmp_path / "taken7.pt", recipe=v7, stages_from=tmp_path / "full6.pt", progress=False,

@@ -461,9 +461,10 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
     torch.use_deterministic_algorithms(True)
     t0 = time.time()
     try:
-        log(f"judge: loading {root.name} train split")
-        video, lab = load_labelled(root, "train", labels, limit=recipe["max_train_videos"])
-        N, T, H, W, C = video.shape
+        video, lab = load_labelled(root, "train", labels, limit=1)  # the shapes; the split once it trains
+        count = int(manifest["splits"]["train"]["count"])
+        N = min(count, recipe["max_train_videos"] or count)
+        _, T, H, W, C = video.shape
         slots = lab[next(iter(labels))].shape[1]
         arch = {"in_channels": C, "frames": T, "size": H, **recipe["arch"]}
         vote = float((recipe.get("frame_vote") or {}).get(str(slots), 0.0))
@@ -476,7 +477,6 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
             if not digit:
                 raise UserError(f"{root}: the crop reader needs the digits' size (config digit_size); "
                                 "it reads MNIST-family datasets")
-            traj = torch.from_numpy(np.rint(load_column(root, "train", "trajectory", N)).astype(np.int64))
             arch.update({"reader_width": rc["width"], "reader_radius": rc["radius"],
                          "reader_match": float(rc["match"]), "reader_vote": float(rc["vote"]), "digit_size": digit})
             reader_draws(rc)  # a bad list fails now, not after stages 1-3
@@ -497,21 +497,28 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
                             "(stage 3 reads two-digit ones); train the judge without it")
         torch.manual_seed(recipe["seed"])
         judge = Judge(arch, labels, slots)
-        cells_all = cap.cells_of(lab, judge.attributes, judge.sizes)
-        frame_all = lab[judge.attributes[0]]
-        video_t = torch.from_numpy(video)
         first_last, taken = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, 0)
-        reader_steps = ((0 if taken else rc["steps"]) + sum(n for _, n in stage4_plan(rc)[max(taken, 1) - 1:])
-                        if use_reader else 0)
-        bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
-                   desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
-        history = {} if stages_from else train_stages12(judge, video_t, frame_all, cells_all, recipe, bar)
-        if use_reader and not taken:  # Stage 3: locator and crop reader on the frozen judge
-            history.update(train_reader(judge, video_t, traj, torch.from_numpy(frame_all), recipe, bar))
-        if use_reader:  # Stage 4: the other crop readers
-            history.update(train_extra_readers(judge, video_t, traj, torch.from_numpy(frame_all), recipe, taken, bar))
-        bar.close()
-        del video, video_t
+        history = {}
+        if not stages_from or (use_reader and taken < len(judge.readers)):  # else it takes every stage
+            log(f"judge: loading {root.name} train split")
+            video, lab = load_labelled(root, "train", labels, limit=N)
+            video_t, frame_all = torch.from_numpy(video), lab[judge.attributes[0]]
+            reader_steps = ((0 if taken else rc["steps"]) + sum(n for _, n in stage4_plan(rc)[max(taken, 1) - 1:])
+                            if use_reader else 0)
+            bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps,
+                       desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
+            if not stages_from:
+                cells_all = cap.cells_of(lab, judge.attributes, judge.sizes)
+                history = train_stages12(judge, video_t, frame_all, cells_all, recipe, bar)
+            if use_reader:
+                traj = torch.from_numpy(np.rint(load_column(root, "train", "trajectory", N)).astype(np.int64))
+                digit_ids = torch.from_numpy(frame_all)
+                if not taken:  # Stage 3: locator and crop reader on the frozen judge
+                    history.update(train_reader(judge, video_t, traj, digit_ids, recipe, bar))
+                # Stage 4: the other crop readers
+                history.update(train_extra_readers(judge, video_t, traj, digit_ids, recipe, taken, bar))
+            bar.close()
+            del video, video_t
         judge.eval()
         train_s = time.time() - t0
         meta = {
