@@ -210,6 +210,11 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
                          progress=False, log=lambda m: None)
     _one_reader_more(tmp_path / "longer.pt", longer, five, full)
     assert longer["loss_first_last"]["read_1"] != full6["loss_first_last"]["read_1"]
+    warp6 = {**v6, "reader": {**v6["reader"], "extra_elastic": {"alpha": 36.0, "sigma": 6.0}}}  # elastic warps
+    warped = train_judge(root, tmp_path / "warped.pt", recipe=warp6, stages_from=tmp_path / "full6.pt",
+                         progress=False, log=lambda m: None)
+    _one_reader_more(tmp_path / "warped.pt", warped, five, full)
+    assert warped["loss_first_last"]["read_1"] != full6["loss_first_last"]["read_1"]
     with pytest.raises(UserError, match="reader.draws names 2 draws for 1 readers"):
         train_judge(root, tmp_path / "x.pt", recipe={**v6, "reader": {**v6["reader"], "draws": [1, 2]}},
                     stages_from=tmp_path / "full6.pt", progress=False, log=lambda m: None)
@@ -220,6 +225,28 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     c = train_judge(one, tmp_path / "c.pt", recipe=tiny, progress=False, log=lambda m: None)
     assert "locate" not in c["loss_first_last"]
     assert judges.load_judge(tmp_path / "c.pt").model.reader is None
+
+
+def test_elastic_warp_is_smooth_scaled_and_off_leaves_the_affine_draws():
+    x = torch.from_numpy(np.stack([_centred_blob(np.random.default_rng(i)) for i in range(64)]) / 255).float()[:, None]
+    f1 = rd.elastic_field(64, 28, 1.0, 6.0, torch.Generator().manual_seed(3))
+    f2 = rd.elastic_field(64, 28, 36.0, 6.0, torch.Generator().manual_seed(3))
+    assert f1.shape == (64, 28, 28, 2) and torch.allclose(f2, 36 * f1, rtol=1e-5, atol=1e-6)
+    a, b = f2[:, :, :-1].flatten(), f2[:, :, 1:].flatten()  # neighbouring pixels move together
+    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.95 and 0.3 < f2.std() < 3
+    raw = torch.corrcoef(torch.stack([x[:, :, :, :-1].flatten(), x[:, :, :, 1:].flatten()]))[0, 1]
+    assert raw < 0.5  # the blobs themselves are not smooth: the smoothing is the field's
+
+    def warp(elastic):
+        g = torch.Generator().manual_seed(5)
+        return rd.affine_jitter(x, 10.0, 0.1, 1.0, g, elastic), torch.rand(1, generator=g)
+
+    (plain, after), (zero, _) = warp(None), warp({"alpha": 0.0, "sigma": 6.0})
+    assert torch.equal(plain, zero)  # the affine draws come first, the same with or without the field
+    bent, after_bent = warp({"alpha": 36.0, "sigma": 6.0})
+    assert not torch.equal(after, after_bent)  # and the field draws come after them
+    moved = (bent - plain).abs().sum() / plain.sum()
+    assert 0.05 < moved < 1.5 and abs(bent.sum() / plain.sum() - 1) < 0.1  # ink bends, about as much
 
 
 def _centred_blob(rng):

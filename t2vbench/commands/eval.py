@@ -32,7 +32,8 @@ def judge():
                    "full run, in about half the time. Stage 3 and the readers the judge has are taken too "
                    "when they were trained the same way (a version-4 judge under version 5, which only "
                    "reads differently; a version-5 one under 6, which adds a second crop reader); a reader "
-                   "whose draws or steps differ (reader.draws, reader.extra_steps) is trained again.")
+                   "whose draws, steps or warps differ (reader.draws, reader.extra_steps, reader.extra_elastic) is "
+                   "trained again.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, stages_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then

@@ -385,9 +385,12 @@ def locate_loss(heat, offset, pos, size: int, digit: int):
     return bce + (got - frac).abs().sum(dim=-1).mean()
 
 
-def affine_jitter(x, rotate_deg: float, scale: float, shift_px: float, g: torch.Generator):
+def affine_jitter(x, rotate_deg: float, scale: float, shift_px: float, g: torch.Generator,
+                  elastic: dict | None = None):
     """Random rotation (+-rotate_deg), isotropic scale (1 +- scale) about the crop centre and shift
-    (+-shift_px per axis) of crops (M, C, d, d), drawn from g."""
+    (+-shift_px per axis) of crops (M, C, d, d), drawn from g; with `elastic` ({"alpha", "sigma"}, in
+    px) also an elastic distortion (Simard et al. 2003), drawn after the affine so that without it the
+    draws are the same as before."""
     M, d = x.shape[0], x.shape[-1]
     u = torch.rand(M, 4, generator=g) * 2 - 1
     a = u[:, 0] * math.radians(rotate_deg)
@@ -397,7 +400,21 @@ def affine_jitter(x, rotate_deg: float, scale: float, shift_px: float, g: torch.
     theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a) / s, torch.cos(a) / s
     theta[:, :, 2] = u[:, 2:] * (2 * shift_px / d)  # grid units: the crop spans 2
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if elastic:
+        grid = grid + elastic_field(M, d, float(elastic["alpha"]), float(elastic["sigma"]), g) * (2 / d)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def elastic_field(M: int, d: int, alpha: float, sigma: float, g: torch.Generator) -> torch.Tensor:
+    """Simard et al.'s (2003) elastic displacement, (M, d, d, 2) in px: uniform noise in [-1, 1] per
+    pixel and axis, smoothed by a Gaussian of `sigma` px (zero padded) and scaled by `alpha`."""
+    u = torch.rand(M, 2, d, d, generator=g) * 2 - 1
+    r = int(math.ceil(3 * sigma))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma * sigma))
+    k = (k / k.sum()).to(u.dtype)
+    u = F.conv2d(u.reshape(2 * M, 1, d, d), k.view(1, 1, 1, -1), padding=(0, r))
+    u = F.conv2d(u, k.view(1, 1, -1, 1), padding=(r, 0))
+    return (alpha * u).view(M, 2, d, d).permute(0, 2, 3, 1)
 
 
 def true_images(video_u8, traj, idx, slot, digit: int):
