@@ -98,6 +98,9 @@ def main():
     sep = np.abs(pos[:, 0] - pos[:, 1]).max(axis=-1).max(axis=-1)
     sel = np.nonzero(sep < args.max_sep)[0]
     d, speed, beam = int(a["digit_size"]), int(a["reader_layer_speed"]), int(a["reader_layer_beam"])
+    if len(sel) == 0:
+        raise UserError(f"none of the {args.n} validation videos keeps its digits within {args.max_sep} px; "
+                        "raise --n or --max-sep")
 
     with torch.inference_mode():
         video = as_float_video(val["video"][sel])
