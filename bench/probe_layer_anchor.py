@@ -62,37 +62,23 @@ def misread(pred: np.ndarray, truth: np.ndarray) -> int:
 
 
 def main():
-    from probe_vote_weight import unseen_videos
+    from probe_vote_weight import add_validation_arguments, judge_and_digits, unseen_videos
 
-    from t2vbench.data.format import read_manifest
-    from t2vbench.digits import load_digits
     from t2vbench.errors import UserError
     from t2vbench.eval import reader as rd
-    from t2vbench.eval.judges import as_float_video, judge_for
+    from t2vbench.eval.judges import as_float_video
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, help="the two-digit dataset the judge was trained on (its config)")
-    ap.add_argument("--judge", default=None, help="a judge file (default: the one shipped for the dataset)")
-    ap.add_argument("--digits", default=None, help="the MNIST the dataset was made from (checked by sha256)")
-    ap.add_argument("--n", type=int, default=8192, help="validation videos")
-    ap.add_argument("--seed", type=int, default=1, help="seed of the validation videos' parameters")
+    add_validation_arguments(ap, n=8192)
     ap.add_argument("--max-sep", type=int, default=12, help="px: the videos whose digits never stand this far apart")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    manifest = read_manifest(args.dataset)
-    cfg = manifest["config"]
-    judge = judge_for(manifest, args.judge)
+    judge, cfg, digits, train_videos = judge_and_digits(
+        args, "the judge does not follow digits as layers: this probe concerns format-5+ two-digit judges",
+        lambda m: m.reader is not None and bool(m.arch.get("reader_layer_gate")))
     model, a = judge.model, judge.model.arch
-    if model.reader is None or not a.get("reader_layer_gate"):
-        raise UserError("the judge does not follow digits as layers: this probe concerns format-5+ two-digit judges")
-    if judge.meta.get("dataset_config_sha256") != manifest["config_sha256"]:
-        raise UserError(f"the judge was trained on another dataset config than {args.dataset}")
-    digits = load_digits(args.digits)
-    if digits.sha256 != cfg["digit_source_sha256"]:
-        raise UserError(f"--digits holds other images than {args.dataset} was made from; pass that MNIST")
-    train_videos = min(int(cfg["n"]), int(judge.meta["recipe"]["max_train_videos"]))
     val = unseen_videos(cfg, train_videos, args.n, args.seed, digits)
     truth, pos = val["digit"], val["pos"]
     sep = np.abs(pos[:, 0] - pos[:, 1]).max(axis=-1).max(axis=-1)

@@ -47,35 +47,50 @@ def slot_hits(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.where(same, 2, one.astype(int))
 
 
-def main():
-    from t2vbench.data.format import read_manifest
-    from t2vbench.digits import load_digits
-    from t2vbench.errors import UserError
-    from t2vbench.eval.judges import as_float_video, decode_multiset_read, judge_for
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_validation_arguments(ap, n: int) -> None:
+    """The options of a probe that validates a two-digit judge on unseen train digits."""
     ap.add_argument("--dataset", required=True, help="the two-digit dataset the judge was trained on (its config)")
     ap.add_argument("--judge", default=None, help="a judge file (default: the one shipped for the dataset)")
     ap.add_argument("--digits", default=None, help="the MNIST the dataset was made from (checked by sha256)")
-    ap.add_argument("--n", type=int, default=4096, help="validation videos")
+    ap.add_argument("--n", type=int, default=n, help="validation videos")
     ap.add_argument("--seed", type=int, default=1, help="seed of the validation videos' parameters")
-    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0])
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+
+
+def judge_and_digits(args, needs: str, check):
+    """-> (the judge, its dataset config, the digits, how many train videos it read) for `add_validation_arguments`' options, after
+    check(judge model) (False: a one-line error that the probe `needs` something) and the checks that
+    the judge and the digits belong to the dataset."""
+    from t2vbench.data.format import read_manifest
+    from t2vbench.digits import load_digits
+    from t2vbench.errors import UserError
+    from t2vbench.eval.judges import judge_for
 
     manifest = read_manifest(args.dataset)
     cfg = manifest["config"]
     judge = judge_for(manifest, args.judge)
-    model = judge.model
-    if model.reader is None:
-        raise UserError("the judge has no crop reader: the vote weight concerns two-digit judges")
+    if not check(judge.model):
+        raise UserError(needs)
     if judge.meta.get("dataset_config_sha256") != manifest["config_sha256"]:
         raise UserError(f"the judge was trained on another dataset config than {args.dataset}")
     digits = load_digits(args.digits)
     if digits.sha256 != cfg["digit_source_sha256"]:
         raise UserError(f"--digits holds other images than {args.dataset} was made from; pass that MNIST")
-    train_videos = min(int(cfg["n"]), int(judge.meta["recipe"]["max_train_videos"]))
+    return judge, cfg, digits, min(int(cfg["n"]), int(judge.meta["recipe"]["max_train_videos"]))
+
+
+def main():
+    from t2vbench.eval.judges import as_float_video, decode_multiset_read
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_validation_arguments(ap, n=4096)
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0])
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    judge, cfg, digits, train_videos = judge_and_digits(
+        args, "the judge has no crop reader: the vote weight concerns two-digit judges", lambda m: m.reader is not None)
+    model = judge.model
     t0 = time.time()
     val = unseen_videos(cfg, train_videos, args.n, args.seed, digits)
     video, truth = val["video"], val["digit"]
