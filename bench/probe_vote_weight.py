@@ -57,9 +57,9 @@ def add_validation_arguments(ap, n: int) -> None:
 
 
 def judge_and_digits(args, needs: str, check):
-    """-> (the judge, its dataset config, the digits, how many train videos it read) for `add_validation_arguments`' options, after
-    check(judge model) (False: a one-line error that the probe `needs` something) and the checks that
-    the judge and the digits belong to the dataset."""
+    """-> (the judge, its dataset config, the digits, how many train videos it read) for the options of
+    `add_validation_arguments`, after check(judge model) (False: a one-line error that the probe
+    `needs` something) and the checks that the judge and the digits belong to the dataset."""
     from t2vbench.data.format import read_manifest
     from t2vbench.digits import load_digits
     from t2vbench.errors import UserError
