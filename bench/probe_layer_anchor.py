@@ -10,7 +10,7 @@ its 28 x 28 box, so the corner is that image's centre of ink less 14 px. No dete
 On validation videos of unseen train digits (`probe_vote_weight.unseen_videos`; never the test
 split), it prints for the videos whose digits never stand `--max-sep` px apart the crop readers'
 misread digits (alone, at the shipped, the ink-anchored and the true corners) and how well each set
-of corners explains the frames (the L1 error of the two least-ink images put back), then the whole
+of corners explains the frames (`reader.unexplained_ink`), then the whole
 judge's misread digits with either anchoring.
 
     python bench/probe_layer_anchor.py --dataset data/dmnist4 --digits ../shared/data/mnist
@@ -42,17 +42,6 @@ def ink_anchored_corners(video, det, ref_frame: int, digit: int, speed: int, bea
         centre = torch.stack([(image.sum(0) * ar).sum(), (image.sum(1) * ar).sum()]) / mass
         out.append(((centre - digit / 2).round().long() + path).clamp(0, reach))
     return torch.stack(out, dim=1)
-
-
-def reconstruction_error(video, at, digit: int) -> float:
-    """L1 distance between a video's ink (T, H, W) and its two digits' least-ink images put back at `at`."""
-    from t2vbench.eval import reader as rd
-
-    H, W = video.shape[-2:]
-    least = rd.least_ink(video[None], at[None], digit)[0].sum(dim=1).clamp(max=1)
-    canvas = F.pad(least, (0, W - digit, 0, H - digit))
-    frames = rd.moved(canvas[0], at[:, 0]) + rd.moved(canvas[1], at[:, 1])
-    return float((frames.clamp(max=1) - video.sum(dim=1).clamp(max=1)).abs().sum())
 
 
 def misread(pred: np.ndarray, truth: np.ndarray) -> int:
@@ -107,7 +96,7 @@ def main():
             x = rd.least_ink(video, at, d).flatten(0, 1)
             logp = sum(F.log_softmax(r(x), dim=-1) for r in model.readers)
             pred = logp.argmax(dim=-1).view(B, 2).numpy()
-            err = np.mean([reconstruction_error(video[b], at[b], d) for b in range(B)])
+            err = np.mean([float(rd.unexplained_ink(video[b], at[b], d)) for b in range(B)])
             print(f"  {name:>13} corners: {misread(pred, truth[sel]):4d} of {2 * B} digits misread; "
                   f"frames explained to an L1 error of {err:.0f}")
 

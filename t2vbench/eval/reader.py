@@ -300,13 +300,23 @@ def moved(image, path):
     return padded[ys, xs]
 
 
+def unexplained_ink(video, at, digit: int):
+    """How far two digits' least-ink images, put back at their corners, are from the frames: one video
+    (T, C, H, W), corners at (T, 2, 2) -> the L1 distance of the two inks (a 0-dim tensor)."""
+    H, W = video.shape[-2:]
+    least = least_ink(video[None], at[None], digit)[0].sum(dim=1).clamp(max=1)  # (2, d, d)
+    canvas = F.pad(least, (0, W - digit, 0, H - digit))  # each image at the origin of a frame
+    frames = moved(canvas[0], at[:, 0]) + moved(canvas[1], at[:, 1])
+    return (frames.clamp(max=1) - video.sum(dim=1).clamp(max=1)).abs().sum()
+
+
 def layer_corners(video, det, ref_frame: int, digit: int, speed: int, beam: int):
     """Corners of two digits that never stand apart: one video (T, C, H, W) and the two detections det
     (2, 2) of its reference frame -> (T, 2, 2).
 
     The first digit's path (`follow_layer`), then the second's in the ink the first leaves. Each path is
-    anchored at a detection of the reference frame, in the pairing that explains the frames best (least
-    L1 error of the two least-ink images put back), then moved so that each image's centre of ink sits
+    anchored at a detection of the reference frame, in the pairing that explains the frames best
+    (`unexplained_ink`), then moved so that each image's centre of ink sits
     in the middle of its crop, as MNIST centres its digits."""
     T, C, H, W = video.shape
     ink = video.sum(dim=1).clamp(max=1)
@@ -317,10 +327,7 @@ def layer_corners(video, det, ref_frame: int, digit: int, speed: int, beam: int)
     for i, j in ((0, 1), (1, 0)):
         at = torch.stack([det[i] + path_a - path_a[ref_frame], det[j] + path_b - path_b[ref_frame]], dim=1)
         at = at.clamp(0, min(H, W) - digit)
-        least = least_ink(video[None], at[None], digit)[0].sum(dim=1).clamp(max=1)  # (2, d, d)
-        canvas = F.pad(least, (0, W - digit, 0, H - digit))  # each image at the origin of a frame
-        frames = moved(canvas[0], at[:, 0]) + moved(canvas[1], at[:, 1])
-        err = (frames.clamp(max=1) - ink).abs().sum()
+        err = unexplained_ink(video, at, digit)
         if best_err is None or err < best_err:
             best, best_err = at, err
     least = least_ink(video[None], best[None], digit)[0].sum(dim=1)  # (2, d, d)
