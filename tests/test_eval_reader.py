@@ -227,6 +227,39 @@ def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
     assert judges.load_judge(tmp_path / "c.pt").model.reader is None
 
 
+def test_stage_2b_trains_the_clip_head_again_and_leaves_the_readers(make, tmp_path):
+    """Stage 2b (recipe clip_extra, version 8): --stages-from a judge without it trains 2b alone and
+    makes the full run's file; the crop readers and locator are the ones made without 2b (stages 3-4
+    do not depend on stages 1-2), the clip head is not, and its loss falls."""
+    from t2vbench.eval.judge_train import train_judge
+
+    tiny = {"frame_steps": 40, "frame_batch_size": 32, "steps": 4, "batch_size": 8, "warmup_steps": 5,
+            "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": {**READER, "steps": 40}}
+    more = {**tiny, "clip_extra": {"slots": [2], "steps": 30, "lr": 1e-3}}
+    root = make("dmnist2", n=256, n_test=64)
+    quiet = {"progress": False, "log": lambda m: None}
+    plain = train_judge(root, tmp_path / "plain.pt", recipe=tiny, **quiet)
+    full = train_judge(root, tmp_path / "full.pt", recipe=more, **quiet)
+    taken = train_judge(root, tmp_path / "taken.pt", recipe=more, stages_from=tmp_path / "plain.pt", **quiet)
+    assert taken["sha256"] == full["sha256"] != plain["sha256"]
+    first, last = full["loss_first_last"]["video_extra"]
+    assert last < first
+    assert {k: v for k, v in full["loss_first_last"].items() if k != "video_extra"} == plain["loss_first_last"]
+    a, b = judges.load_judge(tmp_path / "plain.pt").model, judges.load_judge(tmp_path / "full.pt").model
+    readers = ("locator.", "reader.", "extra_readers.")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(v, sb[k]) for k, v in sa.items() if k.startswith(readers))
+    assert not all(torch.equal(v, sb[k]) for k, v in sa.items() if not k.startswith(readers))
+    again = train_judge(root, tmp_path / "again.pt", recipe=more, stages_from=tmp_path / "full.pt", **quiet)
+    assert again["sha256"] == full["sha256"]  # everything taken
+    with pytest.raises(UserError, match="differs in clip_extra"):
+        train_judge(root, tmp_path / "x.pt", recipe={**more, "clip_extra": {**more["clip_extra"], "steps": 31}},
+                    stages_from=tmp_path / "full.pt", **quiet)
+    one = make("smnist2", n=256, n_test=64)  # one digit per video: clip_extra lists two-digit judges only
+    c = train_judge(one, tmp_path / "c.pt", recipe=more, **quiet)
+    assert "video_extra" not in c["loss_first_last"]
+
+
 def test_elastic_warp_is_smooth_scaled_and_off_leaves_the_affine_draws():
     x = torch.from_numpy(np.stack([_centred_blob(np.random.default_rng(i)) for i in range(64)]) / 255).float()[:, None]
     f1 = rd.elastic_field(64, 28, 1.0, 6.0, torch.Generator().manual_seed(3))

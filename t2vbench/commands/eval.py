@@ -33,7 +33,8 @@ def judge():
                    "when they were trained the same way (a version-4 judge under version 5, which only "
                    "reads differently; a version-5 one under 6, which adds a second crop reader); a reader "
                    "whose draws, steps or warps differ (reader.draws, reader.extra_steps, reader.extra_elastic) is "
-                   "trained again.")
+                   "trained again. From a judge without stage 2b (clip_extra, version 8: more clip steps for "
+                   "two-digit judges) only 2b is trained; the readers do not depend on it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, stages_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then
