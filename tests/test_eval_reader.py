@@ -235,7 +235,8 @@ def test_stage_2b_trains_the_clip_head_again_and_leaves_the_readers(make, tmp_pa
 
     tiny = {"frame_steps": 40, "frame_batch_size": 32, "steps": 4, "batch_size": 8, "warmup_steps": 5,
             "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": {**READER, "steps": 40}}
-    more = {**tiny, "clip_extra": {"slots": [2], "steps": 30, "lr": 1e-3}}
+    tiny = {**tiny, "clip_extra": None}
+    more = {**tiny, "clip_extra": {"slots": [2], "times": 8, "lr": 1e-3}}
     root = make("dmnist2", n=256, n_test=64)
     quiet = {"progress": False, "log": lambda m: None}
     plain = train_judge(root, tmp_path / "plain.pt", recipe=tiny, **quiet)
@@ -253,7 +254,7 @@ def test_stage_2b_trains_the_clip_head_again_and_leaves_the_readers(make, tmp_pa
     again = train_judge(root, tmp_path / "again.pt", recipe=more, stages_from=tmp_path / "full.pt", **quiet)
     assert again["sha256"] == full["sha256"]  # everything taken
     with pytest.raises(UserError, match="differs in clip_extra"):
-        train_judge(root, tmp_path / "x.pt", recipe={**more, "clip_extra": {**more["clip_extra"], "steps": 31}},
+        train_judge(root, tmp_path / "x.pt", recipe={**more, "clip_extra": {**more["clip_extra"], "times": 9}},
                     stages_from=tmp_path / "full.pt", **quiet)
     one = make("smnist2", n=256, n_test=64)  # one digit per video: clip_extra lists two-digit judges only
     c = train_judge(one, tmp_path / "c.pt", recipe=more, **quiet)

@@ -50,8 +50,8 @@ RECIPE = {
     #    (reader.extra_elastic {"alpha": 36, "sigma": 6}, Ciresan et al.'s), stages 1-3 version 7's:
     #    dmnist4 155 -> 166 (unseen digits), 89 -> 95 (seed-7 train split), though its pair misreads 45
     #    instead of 47 raw unseen MNIST digits; dmnist2 154 -> 150, 63 -> 63, raw 41 -> 44
-    # 8: two-digit judges get stage 2b (clip_extra): the clip stage again, 2,400 steps from stage 2's
-    #    weights with a warm restart at lr 5e-4 (2e-3 tried). Stage 2 reads fewer clips than the train
+    # 8: two-digit judges get stage 2b (clip_extra): the clip stage again, twice stage 2's steps (2,400
+    #    for the shipped judges) from its weights with a warm restart at lr 5e-4 (2e-3 tried). Stage 2 reads fewer clips than the train
     #    split holds (dmnist4's clip loss still 0.27 at its end); stages 1-3 and 4 are version 7's.
     #    Validation (unseen digits / seed-7 train split, dmnist4), misread digits 155 / 89 -> 160 / 87
     #    (lr 2e-3: 169 / 85; no vote weight 0.75-3 brings either below 155 / 89), misread motions 57 / 39
@@ -79,7 +79,7 @@ RECIPE = {
     "warmup_steps": 100,
     "schedule": "linear warmup, cosine decay to 0",
     "frame_loss_weight": 0.5,
-    "clip_extra": {"slots": [2], "steps": 2400, "lr": 5e-4},  # stage 2b, version 8
+    "clip_extra": {"slots": [2], "times": 2, "lr": 5e-4},  # stage 2b (version 8): times x stage 2's steps
     # stage 3, judges whose slot count is listed: a locator and a crop reader, trained on the
     # `trajectory` column (the reader on each digit's least ink over the clip at its true corners,
     # `shift_px`/`rotate_deg`/`scale` warps). The judge tracks each digit (search `radius` px, frames
@@ -366,10 +366,11 @@ def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, st
     return history
 
 
-def clip_extra_of(recipe: dict, slots: int) -> dict | None:
-    """recipe["clip_extra"] where it applies to judges of `slots` digits per video, else None."""
+def clip_extra_steps(recipe: dict, slots: int) -> int:
+    """Stage 2b's steps for judges of `slots` digits per video: recipe["clip_extra"]["times"] x stage 2's
+    (so a smoke run's --steps shortens both), 0 where it does not apply."""
     ce = recipe.get("clip_extra")
-    return ce if ce and slots in ce.get("slots", []) else None
+    return int(round(float(ce["times"]) * recipe["steps"])) if ce and slots in ce.get("slots", []) else 0
 
 
 def clip_steps(judge: Judge, params, video_t, frame_all, cells_all, recipe: dict, steps: int, lr: float,
@@ -403,7 +404,8 @@ def clip_steps(judge: Judge, params, video_t, frame_all, cells_all, recipe: dict
 
 def train_clip_extra(judge: Judge, video_t, frame_all, cells_all, recipe: dict, bar=None) -> dict:
     """Stage 2b: the clip stage again from stage 2's weights as stored (float16), with its own warmup
-    and cosine (a warm restart), recipe["clip_extra"] steps and peak lr, and its own draws (seed, 5).
+    and cosine (a warm restart), `clip_extra_steps` steps at recipe["clip_extra"]'s peak lr, and its own
+    draws (seed, 5).
     Stage 2's one pass over fewer clips than the train split holds leaves the clip head unconverged;
     the crop readers are not touched, and stages 3-4 do not depend on it. -> {"video_extra": losses}."""
     ce = recipe["clip_extra"]
@@ -411,8 +413,8 @@ def train_clip_extra(judge: Judge, video_t, frame_all, cells_all, recipe: dict, 
     g = torch.Generator().manual_seed(int(np.random.SeedSequence((recipe["seed"], 5)).generate_state(1)[0]))
     judge.train()
     params = [p for k, p in judge.named_parameters() if not k.startswith(("locator.", "reader.", "extra_readers."))]
-    losses = clip_steps(judge, params, video_t, frame_all, cells_all, recipe, int(ce["steps"]), float(ce["lr"]), g,
-                        bar, "cell_extra")
+    losses = clip_steps(judge, params, video_t, frame_all, cells_all, recipe, clip_extra_steps(recipe, judge.slots),
+                        float(ce["lr"]), g, bar, "cell_extra")
     judge.eval()
     return {"video_extra": losses}
 
@@ -554,8 +556,8 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         torch.manual_seed(recipe["seed"])
         judge = Judge(arch, labels, slots)
         first_last, taken = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, 0)
-        clip_extra = clip_extra_of(recipe, slots)
-        pending_2b = clip_extra is not None and "video_extra" not in first_last
+        extra_steps = clip_extra_steps(recipe, slots)
+        pending_2b = extra_steps > 0 and "video_extra" not in first_last
         history = {}
         if not stages_from or pending_2b or (use_reader and taken < len(judge.readers)):  # else it takes every stage
             log(f"judge: loading {root.name} train split")
@@ -564,7 +566,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
             reader_steps = ((0 if taken else rc["steps"]) + sum(n for _, n, _ in stage4_plan(rc)[max(taken, 1) - 1:])
                             if use_reader else 0)
             bar = tqdm(total=(0 if stages_from else recipe["frame_steps"] + recipe["steps"]) + reader_steps
-                       + (int(clip_extra["steps"]) if pending_2b else 0),
+                       + (extra_steps if pending_2b else 0),
                        desc=f"judge {manifest['dataset']}", disable=not progress, leave=False)
             cells_all = cap.cells_of(lab, judge.attributes, judge.sizes)
             if not stages_from:
