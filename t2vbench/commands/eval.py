@@ -19,8 +19,9 @@ def judge():
 @click.argument("dataset_path", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Judge file to write (default: judge-<dataset>.pt); its metadata goes to <out>.json.")
-@click.option("--steps", type=int, default=None, help="Override the recipe's clip steps (recorded; for smoke tests; two-digit judges' stage 2b "
-                   "takes twice as many).")
+@click.option("--steps", type=int, default=None,
+              help="Override the recipe's clip steps (recorded; for smoke tests). Two-digit judges' stage 2b "
+                   "takes twice as many.")
 @click.option("--frame-steps", type=int, default=None, help="Override the recipe's frame steps (recorded).")
 @click.option("--max-train-videos", type=int, default=None, help="Override the recipe's train-video cap (recorded).")
 @click.option("--recipe", "recipe_from", default=None, metavar="FAMILY|FILE",

@@ -51,8 +51,9 @@ RECIPE = {
     #    dmnist4 155 -> 166 (unseen digits), 89 -> 95 (seed-7 train split), though its pair misreads 45
     #    instead of 47 raw unseen MNIST digits; dmnist2 154 -> 150, 63 -> 63, raw 41 -> 44
     # 8: two-digit judges get stage 2b (clip_extra): the clip stage again, twice stage 2's steps (2,400
-    #    for the shipped judges) from its weights with a warm restart at lr 5e-4 (2e-3 tried). Stage 2 reads fewer clips than the train
-    #    split holds (dmnist4's clip loss still 0.27 at its end); stages 1-3 and 4 are version 7's.
+    #    for the shipped judges) from its weights with a warm restart at lr 5e-4 (2e-3 tried). Stage 2
+    #    reads fewer clips than the train split holds (dmnist4's clip loss still 0.27 at its end);
+    #    stages 1-3 and 4 are version 7's.
     #    Validation (unseen digits / seed-7 train split, dmnist4), misread digits 155 / 89 -> 160 / 87
     #    (lr 2e-3: 169 / 85; no vote weight 0.75-3 brings either below 155 / 89), misread motions 57 / 39
     #    -> 20 / 19 (2e-3: 16 / 12), caption accuracy 97.45% / 98.49% -> 97.85% / 98.77%; dmnist2 digits
