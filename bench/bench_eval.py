@@ -34,8 +34,8 @@ def main():
     from t2vbench.data.build import make_dataset
     from t2vbench.data.dataset import read_split
     from t2vbench.eval import api
-    from t2vbench.eval import reader as rd
-    from t2vbench.eval.judges import judge_for
+    from t2vbench.judge import reader as rd
+    from t2vbench.judge.model import judge_for
     from t2vbench.eval.protocol import SEED_STRIDE
     from t2vbench.data.format import read_manifest
 

@@ -117,7 +117,7 @@ def main():
     if args.one:
         print(json.dumps(one(args.one, args.protocol, args.batch, args.iters, args.device, args.threads)))
         return
-    from t2vbench.baselines import MODELS
+    from t2vbench.registry import MODELS
 
     models = args.models or sorted(MODELS)
     rows = []

@@ -1,4 +1,5 @@
-"""Shared fixtures: the MNIST digits and small datasets, built once per test session."""
+"""Fixtures shared by tests/ and research/tests/: the MNIST digits and small datasets, built once per
+test session."""
 from __future__ import annotations
 
 import os
@@ -8,22 +9,6 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def bench_script():
-    """bench_script("probe_discriminators") -> (the script's path, the script imported as a module):
-    the bench/ scripts are not a package, and their tests use both."""
-    import importlib.util
-
-    def load(name: str):
-        path = REPO / "bench" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return path, module
-
-    return load
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +47,7 @@ def make(tmp_path_factory, mnist_dir):
 def tiny_reader_judge(tmp_path_factory):
     """tiny_reader_judge(root) -> a two-digit judge file with a crop reader, trained on dataset `root` in
     seconds (it reads nothing well: for tests of the code paths around a judge), cached per root."""
-    from t2vbench.eval.judge_train import train_judge
+    from t2vbench.judge.train import train_judge
 
     reader = {"slots": [2], "width": 8, "steps": 20, "batch_size": 16, "locate_batch_size": 8, "rotate_deg": 10.0,
               "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0}

@@ -3,13 +3,14 @@ captions, and the shared GAN step doing its job on a small problem."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 
-from t2vbench.baselines import MODELS
-from t2vbench.baselines.gan import MismatchSampler, gan_step, meaning_keys
+from t2vbench.registry import MODELS
+from t2vbench.baselines.gan import MismatchSampler, gan_step, meaning_keys, one_attribute_swaps
 from t2vbench.baselines.layers import ChannelMemory
 from t2vbench.baselines.text import TextEncoder, TextPretrainer
 from t2vbench.errors import UserError
@@ -327,3 +328,20 @@ def test_stage1_keeps_every_caption_meaning_apart(make):
     again = build_model(cfg_w, data.vocab_size, 1).text
     again.load_state_dict(w.state_dict())  # the map travels with the encoder's state (text_encoder.pt)
     assert torch.equal(again(data.tokens[:8]), w(data.tokens[:8]))
+
+
+def test_one_attribute_swaps_change_one_slot_attribute_only():
+    digits, motions = range(3), range(2)
+    meanings = sorted({tuple(sorted([(d1, m1), (d2, m2)])) for d1 in digits for m1 in motions
+                       for d2 in digits for m2 in motions})
+    known = {m: i for i, m in enumerate(meanings)}
+    inv = {i: m for m, i in known.items()}
+    for m in meanings:
+        for attr, values in ((0, digits), (1, motions)):
+            swaps = one_attribute_swaps(m, attr, list(values), known)
+            assert swaps and known[m] not in swaps
+            for k in swaps:  # as multisets: one slot replaced by one that differs in `attr` only
+                gone, came = Counter(m) - Counter(inv[k]), Counter(inv[k]) - Counter(m)
+                assert sum(gone.values()) == 1 and sum(came.values()) == 1, (m, inv[k])
+                (a,), (b,) = gone, came
+                assert a[attr] != b[attr] and a[1 - attr] == b[1 - attr], (m, inv[k])

@@ -13,7 +13,7 @@ misread digits (alone, at the shipped, the ink-anchored and the true corners) an
 of corners explains the frames (`reader.unexplained_ink`), then the whole
 judge's misread digits with either anchoring.
 
-    python bench/probe_layer_anchor.py --dataset data/dmnist4 --digits ../shared/data/mnist
+    python research/probe_layer_anchor.py --dataset data/dmnist4 --digits ../shared/data/mnist
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 def ink_anchored_corners(video, det, ref_frame: int, digit: int, speed: int, beam: int):
     """`reader.layer_corners`'s signature and paths, anchored by each path's own least ink: (T, 2, 2)."""
-    from t2vbench.eval import reader as rd
+    from t2vbench.judge import reader as rd
 
     T, C, H, W = video.shape
     ink = video.sum(dim=1).clamp(max=1)
@@ -54,8 +54,8 @@ def main():
     from probe_vote_weight import add_validation_arguments, judge_and_digits, unseen_videos
 
     from t2vbench.errors import UserError
-    from t2vbench.eval import reader as rd
-    from t2vbench.eval.judges import as_float_video
+    from t2vbench.judge import reader as rd
+    from t2vbench.judge.model import as_float_video
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_validation_arguments(ap, n=8192)

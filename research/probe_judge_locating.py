@@ -1,7 +1,7 @@
 """How many of a two-digit judge's misread digits come from locating them? A bound, not a timing.
 
 A shipped dmnist2/dmnist4 judge reads digits by locating both in every frame, following them and
-clearing each of the other (`t2vbench.eval.reader`). This reads a split twice with the same judge:
+clearing each of the other (`t2vbench.judge.reader`). This reads a split twice with the same judge:
 
 - `as shipped`: the judge's own decoding;
 - `true positions`: the same reader and decoding, but each digit's image is cleared at its TRUE
@@ -18,8 +18,8 @@ digits never stand clear of each other, partly, or wholly at some frame), and th
 which the locator finds both digits (a confident detection within 2 px of each true corner) by that
 frame's distance. Below 4 px one detection can stand for both digits.
 
-    python bench/probe_judge_locating.py --dataset data/dmnist4
-    python bench/probe_judge_locating.py --dataset val/dmnist4 --split train --limit 8192
+    python research/probe_judge_locating.py --dataset data/dmnist4
+    python research/probe_judge_locating.py --dataset val/dmnist4 --split train --limit 8192
 """
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ import torch.nn.functional as F
 
 from t2vbench.data.dataset import read_split
 from t2vbench.data.format import read_manifest
-from t2vbench.eval import reader as rd
+from t2vbench.judge import reader as rd
 from t2vbench.eval.caption import multiset_overlap
-from t2vbench.eval.judges import decode_multiset_read, judge_for
+from t2vbench.judge.model import decode_multiset_read, judge_for
 
 
 def misread(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:

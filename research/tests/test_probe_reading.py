@@ -1,4 +1,4 @@
-"""The digit-reading probe (bench/probe_digit_reading.py) runs end to end and reports every reading (the
+"""The digit-reading probe (research/probe_digit_reading.py) runs end to end and reports every reading (the
 least ink it reads is tested with `reader.true_images` in test_eval_reader.py)."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 
 
-def test_probe_runs_and_reports_every_reading(make, bench_script):
-    script, _ = bench_script("probe_digit_reading")
+def test_probe_runs_and_reports_every_reading(make, probe_script):
+    script, _ = probe_script("probe_digit_reading")
     root = make("dmnist2", n=64, n_test=32, seed=5)
     out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--steps", "3", "--batch", "8",
                           "--train", "64"], capture_output=True, text=True, timeout=300, check=True).stdout

@@ -11,7 +11,7 @@ seed) from the MNIST *train* digits that none of the judge's training videos use
 the first `max_train_videos` train videos, which draw 2 of 60,000 images each, so about e^-2 = 13.5%
 of the images are never drawn. It prints the judge's per-digit accuracy for each weight.
 
-    python bench/probe_vote_weight.py --dataset data/dmnist2 --digits ../shared/data/mnist
+    python research/probe_vote_weight.py --dataset data/dmnist2 --digits ../shared/data/mnist
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def judge_and_digits(args, needs: str, check):
     from t2vbench.data.format import read_manifest
     from t2vbench.digits import load_digits
     from t2vbench.errors import UserError
-    from t2vbench.eval.judges import judge_for
+    from t2vbench.judge.model import judge_for
 
     manifest = read_manifest(args.dataset)
     cfg = manifest["config"]
@@ -79,7 +79,7 @@ def judge_and_digits(args, needs: str, check):
 
 
 def main():
-    from t2vbench.eval.judges import as_float_video, decode_multiset_read
+    from t2vbench.judge.model import as_float_video, decode_multiset_read
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_validation_arguments(ap, n=4096)

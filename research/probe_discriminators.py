@@ -11,8 +11,8 @@ Captions are given as ideal codes (per attribute a fixed random embedding of its
 share a digit share that part of the code), so the numbers are about what the head can see in the
 pixels, not about a text encoder.
 
-    python bench/probe_discriminators.py --dataset data/smnist4            # 1,000 steps per head
-    python bench/probe_discriminators.py --dataset data/smnist4 --steps 300 --heads frame-2d
+    python research/probe_discriminators.py --dataset data/smnist4            # 1,000 steps per head
+    python research/probe_discriminators.py --dataset data/smnist4 --steps 300 --heads frame-2d
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The vote-weight probe (bench/probe_vote_weight.py) validates on train digits that no judge training
+"""The vote-weight probe (research/probe_vote_weight.py) validates on train digits that no judge training
 video uses, compares digit lists as multisets, and runs end to end on a tiny judge."""
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 import numpy as np
 
 
-def test_validation_videos_use_only_unseen_train_digits(make, mnist_dir, bench_script):
+def test_validation_videos_use_only_unseen_train_digits(make, mnist_dir, probe_script):
     from t2vbench.data.format import read_manifest
     from t2vbench.digits import load_digits
     from t2vbench.generators.mnist.trajectories import draw
 
-    _, probe = bench_script("probe_vote_weight")
+    _, probe = probe_script("probe_vote_weight")
     root = make("dmnist2", n=256, n_test=64)
     cfg = read_manifest(root)["config"]
     digits = load_digits(str(mnist_dir))
@@ -31,8 +31,8 @@ def test_validation_videos_use_only_unseen_train_digits(make, mnist_dir, bench_s
     assert probe.slot_hits(pred, truth).tolist() == [2, 1, 0, 2]  # multisets: order-free, {1,1} vs {1,2} is one
 
 
-def test_probe_runs_and_prints_every_weight(make, mnist_dir, bench_script, tiny_reader_judge):
-    script, _ = bench_script("probe_vote_weight")
+def test_probe_runs_and_prints_every_weight(make, mnist_dir, probe_script, tiny_reader_judge):
+    script, _ = probe_script("probe_vote_weight")
     root = make("dmnist2", n=256, n_test=64)
     judge = tiny_reader_judge(root)
     out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--judge", str(judge),

@@ -1,4 +1,4 @@
-"""The layer-anchoring probe (bench/probe_layer_anchor.py) finds two digits that never stand apart
+"""The layer-anchoring probe (research/probe_layer_anchor.py) finds two digits that never stand apart
 from the pixels alone, scores corners by how well they explain the frames, and runs end to end."""
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ def overlapping_pair(mnist_dir, a: int, b: int):
     return torch.from_numpy(video).float().div(255)[:, None], torch.from_numpy(pos).long().permute(1, 0, 2)
 
 
-def test_ink_anchored_corners_find_the_digits_without_detections(mnist_dir, bench_script):
-    from t2vbench.eval.reader import unexplained_ink
+def test_ink_anchored_corners_find_the_digits_without_detections(mnist_dir, probe_script):
+    from t2vbench.judge.reader import unexplained_ink
 
     """In videos whose digits stand at most 9 px apart, one digit is pinned exactly in every frame and the
     other within 5 px, both within 1 px in at least 3 of 10 (the ink-anchored layers are better, not exact)."""
-    _, probe = bench_script("probe_layer_anchor")
+    _, probe = probe_script("probe_layer_anchor")
     both = 0
     for a in range(0, 20, 2):
         video, true = overlapping_pair(mnist_dir, a, a + 1)
@@ -43,10 +43,10 @@ def test_ink_anchored_corners_find_the_digits_without_detections(mnist_dir, benc
     assert both >= 3
 
 
-def test_probe_runs_and_reports_every_anchoring(make, mnist_dir, bench_script, tiny_reader_judge, tmp_path):
-    from t2vbench.eval.judge_train import train_judge
+def test_probe_runs_and_reports_every_anchoring(make, mnist_dir, probe_script, tiny_reader_judge, tmp_path):
+    from t2vbench.judge.train import train_judge
 
-    script, _ = bench_script("probe_layer_anchor")
+    script, _ = probe_script("probe_layer_anchor")
     root = make("dmnist4", n=256, n_test=64)
     reader = {"slots": [2], "width": 8, "steps": 20, "batch_size": 16, "locate_batch_size": 8, "rotate_deg": 10.0,
               "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0,

@@ -1,4 +1,4 @@
-"""The locating probe (bench/probe_judge_locating.py) compares digit lists as multisets and runs end
+"""The locating probe (research/probe_judge_locating.py) compares digit lists as multisets and runs end
 to end on a tiny two-digit judge, reading every row; a judge without a crop reader is one clear error."""
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import sys
 import torch
 
 
-def test_misread_counts_missing_digits_of_multisets(bench_script):
-    _, probe = bench_script("probe_judge_locating")
+def test_misread_counts_missing_digits_of_multisets(probe_script):
+    _, probe = probe_script("probe_judge_locating")
     pred = torch.tensor([[1, 2], [1, 1], [3, 4], [5, 5], [7, 7]])
     truth = torch.tensor([[2, 1], [1, 2], [1, 2], [5, 5], [7, 8]])
     assert probe.misread(pred, truth).tolist() == [0, 1, 2, 0, 1]
 
 
-def test_found_needs_a_confident_detection_near_each_true_corner(bench_script):
-    _, probe = bench_script("probe_judge_locating")
+def test_found_needs_a_confident_detection_near_each_true_corner(probe_script):
+    _, probe = probe_script("probe_judge_locating")
     true = torch.tensor([[[[10, 10], [30, 12]]]])  # (B=1, T=1, S=2, 2)
     pos = torch.tensor([[[[12, 9], [40, 40]]]])
     assert probe.found(true, pos, torch.tensor([[[0.9, 0.9]]])).tolist() == [[[True, False]]]
@@ -25,8 +25,8 @@ def test_found_needs_a_confident_detection_near_each_true_corner(bench_script):
     assert probe.separation(true).tolist() == [[20]]
 
 
-def test_probe_runs_and_reports_every_reading(make, bench_script, tiny_reader_judge):
-    script, _ = bench_script("probe_judge_locating")
+def test_probe_runs_and_reports_every_reading(make, probe_script, tiny_reader_judge):
+    script, _ = probe_script("probe_judge_locating")
     root = make("dmnist4", n=256, n_test=64)
     judge = tiny_reader_judge(root)
     out = subprocess.run([sys.executable, str(script), "--dataset", str(root), "--judge", str(judge)],

@@ -16,8 +16,8 @@ reading of each digit gets when everything except the classifier is given for fr
 Per digit and per video (every digit right), also for the videos whose digits overlap by half or more
 in every frame. The rows share one reader, so they differ only in what it is shown.
 
-    python bench/probe_digit_reading.py --dataset data/dmnist2 --digits ../shared/data/mnist
-    python bench/probe_digit_reading.py --dataset data/dmnist4 --steps 300 --train 4096
+    python research/probe_digit_reading.py --dataset data/dmnist2 --digits ../shared/data/mnist
+    python research/probe_digit_reading.py --dataset data/dmnist4 --steps 300 --train 4096
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2vbench.data.dataset import read_split
-from t2vbench.eval import reader as rd
-from t2vbench.eval.judge_train import _lr, augment_frames
+from t2vbench.judge import reader as rd
+from t2vbench.judge.train import augment_frames, lr_at
 
 WARP = {"p": 1.0, "rotate_deg": 10.0, "scale": 0.1, "shear": 0.0}  # every crop, the judges' warp
 SCHEDULE = {"lr": 2e-3, "warmup_steps": 100}  # the judges' schedule: linear warmup, cosine decay to 0
@@ -63,7 +63,7 @@ def train(net, video, traj, digit, steps: int, batch: int, g: torch.Generator, l
     net.train()
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = _lr(step, steps, SCHEDULE)
+            group["lr"] = lr_at(step, steps, SCHEDULE)
         i = torch.randint(0, N, (batch,), generator=g)
         s = torch.randint(0, S, (batch,), generator=g)
         t = torch.multinomial(clean[i], 1, generator=g)[:, 0]
