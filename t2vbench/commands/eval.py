@@ -49,7 +49,8 @@ def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_
       t2vbench eval --samples my_kth_samples.h5 --dataset data/kth4 --judge judges/kth4.pt
     """
     from t2vbench.data.format import read_manifest, write_json_atomic
-    from t2vbench.eval.judge_train import recorded_recipe, train_judge
+    from t2vbench.judge.recipe import recorded_recipe
+    from t2vbench.judge.train import train_judge
 
     manifest = read_manifest(dataset_path)
     out = Path(out or f"judge-{manifest['dataset']}.pt")
@@ -127,7 +128,7 @@ def eval_cmd(dataset, samples, real, out, model, train_seed, eval_seed, judge_pa
 def leaderboard(results, csv_path, fmt):
     """Build leaderboard.csv (one row per model, dataset, metric and seed) from results JSON and print
     the Markdown table (or the CSV)."""
-    from t2vbench import leaderboard as lb
+    from t2vbench.eval import leaderboard as lb
 
     sources = list(results) or ["results"]
     rows = lb.build(sources, None)

@@ -90,15 +90,15 @@ def sample(run_dir, caption, out, n, seed, fps):
 def _check_grammar(caption: str, ds: dict) -> None:
     """Known words are not enough ("digit 3" would pass): the caption must parse by the dataset's
     grammar. Checked when the run's dataset is still where it was trained."""
-    from t2vbench.data.format import read_manifest
+    from t2vbench.data.handle import open_dataset
     from t2vbench.eval.caption import CaptionParser
 
     try:
-        manifest = read_manifest(ds["root"])
+        dataset = open_dataset(ds["root"])
     except (UserError, KeyError, OSError):
         return
-    parser = CaptionParser.from_dataset(ds["root"], manifest, list(manifest.get("labels", {})))
-    slots = int(manifest.get("config", {}).get("digits_per_video", 1))
+    parser = CaptionParser.from_dataset(dataset, list(dataset.labels))
+    slots = int(dataset.config.get("digits_per_video", 1))
     parser.labels_for([caption], slots)
 
 

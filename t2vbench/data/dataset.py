@@ -161,13 +161,15 @@ class VideoTextDataset(_TorchDataset):
         self._open = {}
 
 
-def read_split(root, split: str = "test", columns=None, limit: int | None = None) -> dict:
+def read_split(root, split: str = "test", columns=None, limit: int | None = None, manifest: dict | None = None) -> dict:
     """Whole columns of a split as NumPy arrays (for evaluation and tools; no torch needed).
 
     `columns` defaults to everything; label columns are named 'label/<name>'; `caption` is a list.
+    `manifest`: the dataset's, when the caller has read it already (`DatasetHandle.read`).
     """
     root = dataset_folder(root)
-    manifest = read_manifest(root)
+    if manifest is None:
+        manifest = read_manifest(root)
     parts: dict[str, list] = {}
     remaining = limit if limit is not None else float("inf")
     for entry in split_shards(manifest, split):

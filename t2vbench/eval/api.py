@@ -1,4 +1,4 @@
-"""`evaluate(generate, dataset_root, ...)`: the protocol end to end, for any generator.
+"""`evaluate(generate, dataset, ...)`: the protocol end to end, for any generator.
 
 1. Captions: sample i uses test caption i (cycling); noise seed `eval_seed * 1_000_003 + i`
    (`protocol.sample_seeds`), handed to `generate` per sample, so batch size cannot change results.
@@ -14,69 +14,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
+import torch
 
-from t2vbench.data.format import read_manifest
+from t2vbench.data.handle import open_dataset
 from t2vbench.errors import UserError
 from t2vbench.eval import caption as cap
 from t2vbench.eval import frechet, gam, motion
-from t2vbench.eval.protocol import PROTOCOL, caption_indices, sample_seeds
+from t2vbench.eval.protocol import PROTOCOL, caption_indices
+from t2vbench.eval.results import check_writable, make_results, write_results
+from t2vbench.eval.samples import generate_samples
+from t2vbench.judge.model import as_float_video, check_compatible, judge_for, run_judge
 
 REAL_MODEL = "real-data"
 _REFERENCE_CACHE: dict = {}  # (root, config sha, judge sha, n) -> judge outputs of the reference videos
-
-
-def load_test_columns(root, limit: int | None = None, video: bool = True) -> dict:
-    from t2vbench.data.dataset import read_split
-
-    manifest = read_manifest(root)
-    names = list(cap.promised_labels(manifest))
-    cols = (["video"] if video else []) + ["caption", "tokens", *[f"label/{n}" for n in names]]
-    from t2vbench.data.format import split_shards
-    import h5py
-
-    first = Path(root) / split_shards(manifest, "test")[0]["file"]
-    with h5py.File(first, "r") as f:
-        if "heldout" in f:
-            cols.append("heldout")
-    out = read_split(root, "test", columns=cols, limit=limit)
-    out["labels"] = {n: np.asarray(out.pop(f"label/{n}"), dtype=np.int64).reshape(len(out["caption"]), -1)
-                     for n in names}
-    return out
-
-
-def generate_samples(generate, dataset_root, n: int, *, seed: int, batch_size: int = 64, progress: bool = True):
-    """Call `generate(tokens, captions, seeds)` over the first n protocol captions; return uint8
-    videos (n, T, H, W, C) and the tokens used."""
-    import torch
-    from tqdm import tqdm
-
-    from t2vbench.eval.judges import to_uint8_video
-
-    if batch_size <= 0:
-        raise UserError(f"batch_size must be positive (got {batch_size})")
-    from t2vbench.data.dataset import read_split
-
-    test = read_split(dataset_root, "test", columns=["caption", "tokens"])
-    if not test.get("caption"):
-        raise UserError(f"{dataset_root} has an empty test split; the protocol samples its captions")
-    idx = caption_indices(n, len(test["caption"]))
-    tokens = np.asarray(test["tokens"])[idx]
-    captions = [test["caption"][i] for i in idx]
-    seeds = sample_seeds(seed, np.arange(n))
-    out = None
-    for s in tqdm(range(0, n, batch_size), desc="generate", unit="batch", disable=not progress, leave=False):
-        e = min(n, s + batch_size)
-        v = generate(torch.from_numpy(tokens[s:e].astype(np.int64)), captions[s:e], torch.from_numpy(seeds[s:e]))
-        v = to_uint8_video(v)
-        if len(v) != e - s:
-            raise UserError(f"generate returned {len(v)} videos for a batch of {e - s} captions")
-        if out is None:
-            out = np.empty((n, *v.shape[1:]), np.uint8)
-        elif v.shape[1:] != out.shape[1:]:
-            raise UserError(f"generate returned videos of shape {v.shape[1:]}, earlier {out.shape[1:]}")
-        out[s:e] = v
-    return out, tokens
 
 
 def _judge_batches(video: np.ndarray, batch_size: int):
@@ -85,21 +37,17 @@ def _judge_batches(video: np.ndarray, batch_size: int):
 
 
 def judge_outputs(judge, video: np.ndarray, progress: bool = False, desc: str = "judge", read: bool = True) -> dict:
-    from t2vbench.eval.judges import run_judge
-
     bs = PROTOCOL["judge_batch_size"]
     return run_judge(judge.model, _judge_batches(video, bs), progress=progress, total=len(video), desc=desc,
                      read=read)
 
 
-def reference_outputs(root, manifest: dict, judge, progress: bool = False) -> dict:
+def reference_outputs(dataset, judge, progress: bool = False) -> dict:
     """Judge outputs of the Fréchet reference (the first 2,048 train videos), cached per process."""
-    from t2vbench.data.dataset import read_split
-
     ref = PROTOCOL["frechet_reference"]
-    key = (str(Path(root).resolve()), manifest.get("config_sha256"), judge.sha256, ref["count"])
+    key = (str(dataset.root), dataset.config_sha256, judge.sha256, ref["count"])
     if key not in _REFERENCE_CACHE:
-        video = read_split(root, ref["split"], columns=["video"], limit=ref["count"])["video"]
+        video = dataset.read(ref["split"], columns=["video"], limit=ref["count"])["video"]
         _REFERENCE_CACHE.clear()
         # features only: the reference's readings are never scored
         _REFERENCE_CACHE[key] = judge_outputs(judge, video, progress, desc="judge (reference)", read=False)
@@ -115,9 +63,10 @@ def _check_shape(video: np.ndarray, manifest: dict) -> None:
                         f"{tuple(w for w in want)}; generate videos of the dataset's shape")
 
 
-def score_videos(video: np.ndarray, labels: dict, heldout, manifest: dict, root, judge, *,
+def score_videos(video: np.ndarray, labels: dict, heldout, dataset, judge, *,
                  progress: bool = True) -> tuple[dict, dict, dict]:
     """All judge-based metrics of uint8 videos with their promised labels -> (metrics, impl, skipped)."""
+    manifest = dataset.manifest
     _check_shape(video, manifest)
     j = judge.model
     out = judge_outputs(judge, video, progress, desc="judge (samples)")
@@ -147,7 +96,7 @@ def score_videos(video: np.ndarray, labels: dict, heldout, manifest: dict, root,
     tc_impl = {"name": "t2vbench.temporal_consistency", "version": "1", "judge": judge_impl["version"]}
     impl["temporal_consistency"] = impl[f"frame_{j.frame_attribute}_acc"] = tc_impl
     # Fréchet distances against the train reference
-    ref = reference_outputs(root, manifest, judge, progress)
+    ref = reference_outputs(dataset, judge, progress)
     for k, v in frechet.judge_distances(out, ref).items():
         metrics[k] = v
         impl[k] = {**frechet.IMPL, "judge": judge_impl["version"], "n_reference": int(len(ref["video_feat"]))}
@@ -163,10 +112,6 @@ def score_videos(video: np.ndarray, labels: dict, heldout, manifest: dict, root,
 def _gam_self(discriminator, video, tokens, test, output: str, progress: bool) -> tuple[dict, dict]:
     """The model's discriminator on real test videos and on its own samples: the error rates a GAM
     battle is built from (the battle itself needs two models: `t2vbench.eval.gam.battle`)."""
-    import torch
-
-    from t2vbench.eval.judges import as_float_video
-
     g = PROTOCOL["gam"]
     n_real, n_s = min(g["n_real"], len(test["video"])), min(g["n_samples"], len(video))
     bs = g["d_batch_size"]
@@ -185,7 +130,7 @@ def _gam_self(discriminator, video, tokens, test, output: str, progress: bool) -
     return metrics, impl
 
 
-def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_samples: int | None = None,
+def evaluate(generate, dataset, *, model: str, discriminator=None, n_samples: int | None = None,
              batch_size: int = 64, seed: int | None = None, info: dict | None = None, out=None,
              judge=None, train_seed: int | None = None, discriminator_output: str = "auto",
              progress: bool = True) -> dict:
@@ -198,51 +143,46 @@ def evaluate(generate, dataset_root, *, model: str, discriminator=None, n_sample
     noise from them, e.g. `torch.Generator().manual_seed(int(s))` for each sample.
     `discriminator(videos float (B, T, C, H, W), tokens (B, L))` -> (B,) real-probability or logit
     (optional; `discriminator_output` or an `output` attribute says which, else 'auto' decides).
+    `dataset`: its folder or a `DatasetHandle` (`t2vbench.data.handle.open_dataset`).
     `judge`: a judge file (needed for KTH-4, whose judge the user trains); default: the shipped one.
     """
     t0 = time.time()
     _check_out(out)
-    root, manifest, loaded = dataset_and_judge(dataset_root, judge)
+    dataset, loaded = dataset_and_judge(dataset, judge)
     seed = PROTOCOL["eval_seed"] if seed is None else int(seed)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
     if n < 2:
         raise UserError(f"n_samples must be at least 2 (got {n}); the protocol uses {PROTOCOL['n_samples']}")
-    video, tokens = generate_samples(generate, root, n, seed=seed, batch_size=batch_size, progress=progress)
-    test = load_test_columns(root, video=discriminator is not None)
+    video, tokens = generate_samples(generate, dataset, n, seed=seed, batch_size=batch_size, progress=progress)
+    test = dataset.test_columns(video=discriminator is not None)
     idx = caption_indices(n, len(test["caption"]))
     labels = {k: v[idx] for k, v in test["labels"].items()}
     heldout = test["heldout"][idx] if "heldout" in test else None
-    metrics, impl, skipped = score_videos(video, labels, heldout, manifest, root, loaded, progress=progress)
+    metrics, impl, skipped = score_videos(video, labels, heldout, dataset, loaded, progress=progress)
     if discriminator is not None:
         m, i = _gam_self(discriminator, video, tokens, test, discriminator_output, progress)
         metrics.update(m)
         impl.update(i)
     else:
         skipped["gam"] = "no discriminator given (GAM needs the model's discriminator)"
-    return _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out)
+    return _finish(model, dataset.manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out)
 
 
 def _check_out(out) -> None:
     if out is not None:
-        from t2vbench.eval.results import check_writable
-
         check_writable(out)
 
 
-def dataset_and_judge(dataset_root, judge):
-    """The dataset's manifest and the judge that reads it (shipped, or the user's file), checked to fit."""
-    from t2vbench.eval.judges import check_compatible, judge_for
-
-    root = Path(dataset_root)
-    manifest = read_manifest(root)
-    loaded = judge_for(manifest, judge)
-    check_compatible(loaded.model, manifest)
-    return root, manifest, loaded
+def dataset_and_judge(dataset, judge):
+    """The dataset (a `DatasetHandle`, opened here if given as a folder) and the judge that reads it
+    (shipped, or the user's file), checked to fit."""
+    dataset = open_dataset(dataset)
+    loaded = judge_for(dataset.manifest, judge)
+    check_compatible(loaded.model, dataset.manifest)
+    return dataset, loaded
 
 
 def _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out) -> dict:
-    from t2vbench.eval.results import make_results, write_results
-
     res = make_results(model=model, manifest=manifest, judge=loaded, metrics=metrics, metric_impl=impl,
                        skipped=skipped, eval_seed=seed, train_seed=train_seed, n_samples=n,
                        wall_time_s=time.time() - t0, info=info, protocol=PROTOCOL)
@@ -251,24 +191,24 @@ def _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n
     return res
 
 
-def evaluate_real(dataset_root, *, n_samples: int | None = None, judge=None, info: dict | None = None,
+def evaluate_real(dataset, *, n_samples: int | None = None, judge=None, info: dict | None = None,
                   out=None, progress: bool = True) -> dict:
     """The ceiling row: the real test videos scored as if a model had generated them ("real-data")."""
     t0 = time.time()
     _check_out(out)
-    root, manifest, loaded = dataset_and_judge(dataset_root, judge)
+    dataset, loaded = dataset_and_judge(dataset, judge)
     n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
-    test = load_test_columns(root, limit=n)
+    test = dataset.test_columns(limit=n)
     n = len(test["caption"])
     heldout = test.get("heldout")
-    metrics, impl, skipped = score_videos(test["video"], test["labels"], heldout, manifest, root, loaded,
+    metrics, impl, skipped = score_videos(test["video"], test["labels"], heldout, dataset, loaded,
                                           progress=progress)
     skipped["gam"] = "real data has no discriminator"
-    return _finish(REAL_MODEL, manifest, loaded, metrics, impl, skipped, PROTOCOL["eval_seed"], None, n, t0,
+    return _finish(REAL_MODEL, dataset.manifest, loaded, metrics, impl, skipped, PROTOCOL["eval_seed"], None, n, t0,
                    {"note": "real test videos evaluated as samples: the ceiling", **(info or {})}, out)
 
 
-def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge=None, info: dict | None = None,
+def evaluate_file(samples_path, dataset, *, model: str | None = None, judge=None, info: dict | None = None,
                   out=None, eval_seed: int | None = None, train_seed: int | None = None,
                   progress: bool = True) -> dict:
     """`t2vbench eval --samples FILE.h5`: videos any code generated, with their captions (the shard
@@ -277,11 +217,9 @@ def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge
     default to the file's attributes of those names (then the file name, the protocol's seed, none).
     Departures from the protocol (sample count, captions other than the test captions in order) are
     listed in the results' info["warnings"]."""
-    import h5py
-
     t0 = time.time()
     _check_out(out)
-    root, manifest, loaded = dataset_and_judge(dataset_root, judge)
+    dataset, loaded = dataset_and_judge(dataset, judge)
     path = Path(samples_path)
     try:
         with h5py.File(path, "r") as f:
@@ -305,37 +243,33 @@ def evaluate_file(samples_path, dataset_root, *, model: str | None = None, judge
         raise UserError(f"{path}: {len(video)} videos but {len(captions)} captions")
     if len(video) < 2:
         raise UserError(f"{path} holds {len(video)} video(s); the protocol needs {PROTOCOL['n_samples']}")
-    parser = cap.CaptionParser.from_dataset(root, manifest, loaded.model.attributes)
+    parser = cap.CaptionParser.from_dataset(dataset, loaded.model.attributes)
     labels = parser.labels_for(captions, loaded.model.slots)
-    heldout_map = _heldout_map(root)
+    heldout_map = _heldout_map(dataset)
     heldout = np.array([heldout_map.get(c, False) for c in captions]) if heldout_map else None
-    metrics, impl, skipped = score_videos(video, labels, heldout, manifest, root, loaded, progress=progress)
+    metrics, impl, skipped = score_videos(video, labels, heldout, dataset, loaded, progress=progress)
     skipped["gam"] = "needs the model's discriminator; not available for videos read from a file"
     name = model or str(attrs.get("model", path.stem))
     seed = int(attrs.get("eval_seed", PROTOCOL["eval_seed"]) if eval_seed is None else eval_seed)
     if train_seed is None and attrs.get("train_seed") is not None:
         train_seed = attrs["train_seed"]
-    warnings = _protocol_departures(root, captions)
-    res = _finish(name, manifest, loaded, metrics, impl, skipped, seed,
+    warnings = _protocol_departures(dataset, captions)
+    res = _finish(name, dataset.manifest, loaded, metrics, impl, skipped, seed,
                   None if train_seed is None else int(train_seed), len(video), t0,
                   {"samples_file": path.name, **({"warnings": warnings} if warnings else {}), **(info or {})}, None)
     if out is not None:
-        from t2vbench.eval.results import write_results
-
         write_results(out, res)
     return res
 
 
-def _protocol_departures(root, captions: list[str]) -> list[str]:
+def _protocol_departures(dataset, captions: list[str]) -> list[str]:
     """How a samples file departs from the protocol: sample i should show test caption i (cycling)."""
-    from t2vbench.data.dataset import read_split
-
     out = []
     n, want = len(captions), PROTOCOL["n_samples"]
     if n != want:
         out.append(f"{n} samples, the protocol uses {want}: Fréchet distances are not comparable across "
                    "sample counts")
-    test = read_split(root, PROTOCOL["caption_split"], columns=["caption"])["caption"]
+    test = dataset.test_columns(video=False)["caption"]
     expected = [test[i] for i in caption_indices(n, len(test))]
     differ = sum(a != b for a, b in zip(captions, expected))
     if differ:
@@ -344,12 +278,9 @@ def _protocol_departures(root, captions: list[str]) -> list[str]:
     return out
 
 
-def _heldout_map(root) -> dict:
+def _heldout_map(dataset) -> dict:
     """caption -> held out? from the dataset's test split (empty if it has no held-out captions)."""
-    from t2vbench.data.dataset import read_split
-
-    try:
-        cols = read_split(root, "test", columns=["caption", "heldout"])
-    except UserError:
+    cols = dataset.test_columns(video=False)
+    if "heldout" not in cols:
         return {}
     return {c: bool(h) for c, h in zip(cols["caption"], cols["heldout"])}

@@ -19,22 +19,10 @@ import re
 
 import numpy as np
 
+from t2vbench.data.handle import PROMISED, promised_labels  # noqa: F401 - part of this module's API
 from t2vbench.errors import UserError
 
 IMPL = {"name": "t2vbench.caption_multiset", "version": "1"}
-
-
-# Label columns a caption promises (and a judge reads); others (KTH person, scenario) are provenance.
-PROMISED = ("digit", "motion", "action", "direction")
-
-
-def promised_labels(manifest: dict) -> dict:
-    """{attribute: value names} of what the dataset's captions promise, in manifest order."""
-    labels = {k: list(v) for k, v in (manifest.get("labels") or {}).items() if k in PROMISED}
-    if not labels:
-        raise UserError(f"dataset '{manifest['dataset']}' has no caption labels in its manifest; a judge needs "
-                        "label/<name> columns (MNIST: digit, motion; KTH-4: action, direction)")
-    return labels
 
 
 def multiset_match(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -97,19 +85,17 @@ class CaptionParser:
             self._mnist = re.compile(rf"digit (\d) is moving ({alt})")
 
     @classmethod
-    def from_dataset(cls, root, manifest: dict, attributes) -> "CaptionParser":
-        """Index every caption of the dataset (both splits; reads only captions and labels)."""
-        from t2vbench.data.dataset import read_split
-
+    def from_dataset(cls, dataset, attributes) -> "CaptionParser":
+        """Index every caption of the dataset (a `DatasetHandle`; both splits, captions and labels only)."""
         known: dict = {}
         names = list(attributes)
-        for split in manifest["splits"]:
-            cols = read_split(root, split, columns=["caption", *[f"label/{n}" for n in names]])
+        for split in dataset.manifest["splits"]:
+            cols = dataset.read(split, columns=["caption", *[f"label/{n}" for n in names]])
             arrays = [np.asarray(cols[f"label/{n}"]) for n in names]
             for i, c in enumerate(cols["caption"]):
                 if c not in known:
                     known[c] = {n: tuple(int(x) for x in np.atleast_1d(a[i])) for n, a in zip(names, arrays)}
-        return cls(manifest, known, names)
+        return cls(dataset.manifest, known, names)
 
     def parse(self, caption: str) -> dict:
         if caption in self.known:

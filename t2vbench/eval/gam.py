@@ -16,16 +16,18 @@ samples are resampled (paired across the two discriminators) with a fixed seed.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from t2vbench.data.handle import open_dataset
 from t2vbench.eval.protocol import PROTOCOL
+from t2vbench.eval.samples import generate_samples
+from t2vbench.judge.model import as_float_video
 
 IMPL = {"name": "t2vbench.gam_im2016", "version": "1"}
 
 
 def scores(discriminator, batches) -> np.ndarray:
     """Run D over (videos float (B, T, C, H, W), tokens (B, L)) batches -> (N,) float64 raw outputs."""
-    import torch
-
     out = []
     with torch.no_grad():
         for videos, tokens in batches:
@@ -103,26 +105,22 @@ def ratios(e1_test, e2_test, e1_on_s2, e2_on_s1, *, eps=None, n_boot=None, ci=No
     return out
 
 
-def battle(model1: dict, model2: dict, dataset_root, *, seed: int | None = None, n_real: int | None = None,
+def battle(model1: dict, model2: dict, dataset, *, seed: int | None = None, n_real: int | None = None,
            n_samples: int | None = None, batch_size: int = 64, output: str = "auto") -> dict:
     """GAM battle. A model is {'name', 'generate', 'discriminator'} (the `evaluate` signatures).
     Both generators get the same captions and per-sample seeds (a paired comparison). `batch_size` is
     the generation batch only: discriminators score in the protocol's batches (gam.d_batch_size)."""
-    from t2vbench.eval.api import generate_samples, load_test_columns
-
+    dataset = open_dataset(dataset)
     g = PROTOCOL["gam"]
     seed = PROTOCOL["eval_seed"] if seed is None else seed
     n_real, n_samples = n_real or g["n_real"], n_samples or g["n_samples"]
-    test = load_test_columns(dataset_root, limit=n_real)
+    test = dataset.test_columns(limit=n_real)
     real = test["video"][:n_real]
     real_tok = test["tokens"][:n_real]
     samples = {}
     for key, m in (("1", model1), ("2", model2)):
-        samples[key], tok = generate_samples(m["generate"], dataset_root, n_samples, seed=seed,
+        samples[key], tok = generate_samples(m["generate"], dataset, n_samples, seed=seed,
                                              batch_size=batch_size, progress=False)
-    from t2vbench.eval.judges import as_float_video
-    import torch
-
     bs = g["d_batch_size"]
 
     def batches(videos, tokens):

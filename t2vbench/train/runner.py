@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from t2vbench.data.format import read_manifest, write_json_atomic
+from t2vbench.data.format import write_json_atomic
+from t2vbench.data.handle import DatasetHandle, open_dataset
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
 from t2vbench.eval.results import code_version
@@ -56,14 +57,13 @@ def log(msg: str) -> None:
 class TrainData:
     """The train split held in memory as uint8, plus caption meaning keys for mismatch sampling."""
 
-    def __init__(self, root):
+    def __init__(self, dataset: DatasetHandle):
         from t2vbench.baselines.gan import MismatchSampler, meaning_keys
-        from t2vbench.data.dataset import read_split
 
-        self.root = Path(root).resolve()
-        self.manifest = read_manifest(self.root)
+        self.root = dataset.root
+        self.manifest = dataset.manifest
         label_names = sorted(self.manifest.get("labels", {}))
-        cols = read_split(self.root, "train", columns=["video", "tokens", "caption"] + [f"label/{n}" for n in label_names])
+        cols = dataset.read("train", columns=["video", "tokens", "caption"] + [f"label/{n}" for n in label_names])
         video = cols["video"]
         if video.ndim != 5 or video.shape[1:4] != (16, 64, 64) or video.shape[4] not in (1, 3):
             raise UserError(f"dataset {self.root} has videos of shape {tuple(video.shape[1:])} (T, H, W, C); the "
@@ -77,7 +77,7 @@ class TrainData:
         self.mismatch = MismatchSampler(self.keys, labels or None)
         self.channels = int(video.shape[4])
         self.vocabulary = list(self.manifest["vocabulary"])
-        self.vocab_size = len(Vocabulary(self.vocabulary))  # the dataset's words plus the 4 special ids
+        self.vocab_size = len(dataset.vocabulary)  # the dataset's words plus the 4 special ids
         self._perm = (None, None)
 
     def __len__(self) -> int:
@@ -109,15 +109,13 @@ class TrainData:
         return v.mul_(2 / 255).sub_(1), self.tokens[idx].to(device)
 
 
-def sample_captions(root, k: int):
+def sample_captions(dataset: DatasetHandle, k: int):
     """The fixed caption set for sample grids: the first k test captions of distinct meaning."""
     from t2vbench.baselines.gan import meaning_keys
-    from t2vbench.data.dataset import read_split
 
-    manifest = read_manifest(root)
-    split = "test" if "test" in manifest["splits"] else "train"
-    names = sorted(manifest.get("labels", {}))
-    cols = read_split(root, split, columns=["tokens", "caption"] + [f"label/{n}" for n in names], limit=4096)
+    split = "test" if dataset.has_split("test") else "train"
+    names = sorted(dataset.labels)
+    cols = dataset.read(split, columns=["tokens", "caption"] + [f"label/{n}" for n in names], limit=4096)
     keys = meaning_keys({n: cols[f"label/{n}"] for n in names} or None, cols["caption"])
     seen, pick = set(), []
     for i, key in enumerate(keys.tolist()):
@@ -277,12 +275,12 @@ def _dry_run(model, data, d) -> None:
         model.train(was_training)
 
 
-def _check_evaluation(cfg: dict, dataset, judge) -> None:
-    """The evaluation's judge and dataset, checked before training rather than after it."""
+def _check_evaluation(cfg: dict, dataset, judge):
+    """The evaluation's judge and dataset, checked before training rather than after it -> the judge."""
     from t2vbench.eval.api import dataset_and_judge
 
     try:
-        dataset_and_judge(dataset, judge)
+        return dataset_and_judge(dataset, judge)[1]
     except UserError as e:
         raise UserError(f"{e} (or train without the evaluation: --no-eval)") from None
 
@@ -330,6 +328,7 @@ def run(model_name: str, dataset, *, protocol: str = "quick", seed: int = 0, out
 
 def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progress, evaluate, judge, stop_after,
          t_start):
+    dataset = open_dataset(dataset)
     data = TrainData(dataset)
     ident = data.identity()
     run_dir = out / run_name(model_name, ident["name"], protocol, seed)
@@ -346,7 +345,7 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
     data.indices(seed, 0, batch, d)
     _dry_run(model, data, d)
     if evaluate:
-        _check_evaluation(cfg, dataset, judge)
+        judge = _check_evaluation(cfg, dataset, judge)
     barrier(d)
     if d.main:
         try:
@@ -506,7 +505,7 @@ def build_leaderboard(out_dir: Path):
     if not files:
         return None
     try:
-        from t2vbench.leaderboard import build, render_markdown
+        from t2vbench.eval.leaderboard import build, render_markdown
     except ImportError as e:
         log(f"warning: the leaderboard is not available in this install ({e})")
         return None

@@ -1,6 +1,6 @@
 """The judge: a small video network that reads back what a caption promises.
 
-One judge per dataset family, trained on that family's real train split (see `judge_train.py`). It
+One judge per dataset family, trained on that family's real train split (see `train.py`). It
 reads a caption's attributes as a *multiset* of slots: for every cell of the attribute product
 (MNIST: digit x motion, 40 or 20 cells; KTH-4: action x direction) it predicts how many slots hold
 that cell (0..S). Two-digit videos do not say which digit is "slot 1", so a multiset is the only
@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2vbench.errors import UserError
-from t2vbench.eval import reader as crop_reader
+from t2vbench.judge import reader as crop_reader
 
 # Judge file formats (a file records the oldest that holds it, `format_of`): 1 the 4-conv encoder;
 # 2 arch["encoder"] picks the frame encoder; 3 arch["frame_vote"] adds the frames' vote to decoding;
@@ -47,7 +47,7 @@ from t2vbench.eval import reader as crop_reader
 # arch["reader_vote_doubling"] change how it reads (two layers, a distance-scaled vote), not its weights;
 # 6 arch["reader_count"] > 1 adds more crop readers (`extra_readers`), whose log-probabilities add up.
 READABLE_FORMATS = (1, 2, 3, 4, 5, 6)
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_META = SHIPPED_DIR / "judges.json"
 
 

@@ -54,7 +54,7 @@ class DigitReader(nn.Module):
     by a 2x2 max-pool, one more conv and an average pool (~140k parameters at width 32). Trained on
     cleared images of the train split at their true positions, the shipped dmnist2/dmnist4 readers
     read 99.61%/99.52% of the raw MNIST test digits (a strided reader of this size, trained on
-    single-frame crops: 99.36%, `bench/probe_digit_reading.py`)."""
+    single-frame crops: 99.36%, `research/probe_digit_reading.py`)."""
 
     def __init__(self, in_channels: int, width: int, n_values: int):
         super().__init__()

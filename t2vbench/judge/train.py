@@ -22,123 +22,8 @@ import torch.nn.functional as F
 from t2vbench.data.format import read_manifest, sha256_json
 from t2vbench.errors import UserError
 from t2vbench.eval import caption as cap
-from t2vbench.eval.judges import Judge, load_judge, run_judge, save_judge
-
-RECIPE = {
-    "version": 8,  # 2: frame encoder 2 (two more 3x3 convs) and 3x the stage-1 steps
-    # 3: stage-1 frames get a small random affine (frame_aug), all 60,000 train videos are read (v2:
-    #    40,000) and single-digit judges decode with the frames' vote (frame_vote). Version 2 fit the
-    #    train frames almost exactly (smnist2 frame loss 0.0035) while misreading ~1% of test digits.
-    #    Probe, 2,000 stage-1 steps, test 16-frame vote: dmnist2 96.14% -> 96.73% (per frame 89.45 ->
-    #    89.98); smnist2 98.97% -> 98.83% (3 videos of 2,048: noise level)
-    # 4: two-digit judges get a crop reader (`reader.py`), trained in stage 3 on the frozen stages 1-2
-    # 5: the crop reader reads differently (reader.layers, reader.vote_distance); training is version 4's,
-    #    so a version-4 judge's weights are a version-5 judge's (`--stages-from` takes all three stages)
-    # 6: two-digit judges get a second crop reader (reader["readers"]), trained in stage 4 from its own
-    #    draws; stages 1-3 are version 5's, so `--stages-from` a version-5 judge trains stage 4 alone.
-    #    A third reader (draws (seed, 4, 2)) was tried and not kept: misread validation digits 177 -> 177,
-    #    104 -> 103 (dmnist4), 150 -> 154 (dmnist2); it reads worse alone than the first two.
-    #    Nor was a second reader from other draws (reader.draws) or trained longer (reader.extra_steps),
-    #    dmnist4 misread digits of 16,384 (unseen digits / seed-7 train split; version 6: 177 / 104):
-    #    draws 2, 3: 183 / 101, 179 / 106; 12,000 steps, draws 1, 2: 175 / 101, 179 / 101. Those readers
-    #    read better alone (170 / 97, 173 / 95; both: 166 / 93), yet reading the first one alone misreads
-    #    more raw unseen MNIST digits than version 6's pair (48 and 51 of 8,194 against 44)
-    # 7: both crop readers train 12,000 steps (stage 3, with the locator, and stage 4) instead of 6,000;
-    #    stages 1-2 are version 6's. Misread validation digits: dmnist4 177 -> 155 (unseen digits), 104 ->
-    #    89 (seed-7 train split); dmnist2 150 -> 154, 73 -> 63. Raw unseen MNIST digits, the pair: dmnist4
-    #    44 -> 47, dmnist2 43 -> 41. Not kept after it: stage 4's reader under an elastic warp as well
-    #    (reader.extra_elastic {"alpha": 36, "sigma": 6}, Ciresan et al.'s), stages 1-3 version 7's:
-    #    dmnist4 155 -> 166 (unseen digits), 89 -> 95 (seed-7 train split), though its pair misreads 45
-    #    instead of 47 raw unseen MNIST digits; dmnist2 154 -> 150, 63 -> 63, raw 41 -> 44
-    # 8: two-digit judges get stage 2b (clip_extra): the clip stage again, twice stage 2's steps (2,400
-    #    for the shipped judges) from its weights with a warm restart at lr 5e-4 (2e-3 tried). Stage 2
-    #    reads fewer clips than the train split holds (dmnist4's clip loss still 0.27 at its end);
-    #    stages 1-3 and 4 are version 7's.
-    #    Validation (unseen digits / seed-7 train split, dmnist4), misread digits 155 / 89 -> 160 / 87
-    #    (lr 2e-3: 169 / 85; no vote weight 0.75-3 brings either below 155 / 89), misread motions 57 / 39
-    #    -> 20 / 19 (2e-3: 16 / 12), caption accuracy 97.45% / 98.49% -> 97.85% / 98.77%; dmnist2 digits
-    #    154 / 63 -> 148 / 58, motions 18 / 16 -> 11 / 8, captions 97.91% / 99.04% -> 98.07% / 99.19%
-    "seed": 0,
-    "threads": 1,
-    "arch": {"width": 64, "hidden": 64, "encoder": 2},
-    # arch["frame_vote"] of the judge by its slots (Judge.decode): one digit per video, the summed
-    # per-frame readings are a better digit vote than the clip head alone (held-out train videos of
-    # the v2 smnist2 judge: 99.32% -> 99.51% at 0.5); two digits, overlapping frames misread and the
-    # vote does not help (dmnist2 v2: held-out 98.63% -> 98.68-98.78%, test 97.51% -> 97.27-97.46%)
-    "frame_vote": {"1": 0.5, "2": 0.0},
-    "max_train_videos": 60000,  # the first N of the train split (all if fewer)
-    "frame_steps": 6000,  # stage 1: batches of single frames
-    "frame_batch_size": 128,
-    # stage 1 only: a fraction p of the frames is resampled (bilinear, about the frame centre) with a
-    # rotation of up to +-rotate_deg, an isotropic scale in 1 +- scale and a shear of up to +-shear
-    "frame_aug": {"p": 0.5, "rotate_deg": 12.0, "scale": 0.12, "shear": 0.15},
-    "steps": 600,  # stage 2: batches of whole clips
-    "batch_size": 32,
-    "optimizer": "adamw",
-    "lr": 2e-3,
-    "weight_decay": 1e-4,
-    "warmup_steps": 100,
-    "schedule": "linear warmup, cosine decay to 0",
-    "frame_loss_weight": 0.5,
-    "clip_extra": {"slots": [2], "times": 2, "lr": 5e-4},  # stage 2b (version 8): times x stage 2's steps
-    # stage 3, judges whose slot count is listed: a locator and a crop reader, trained on the
-    # `trajectory` column (the reader on each digit's least ink over the clip at its true corners,
-    # `shift_px`/`rotate_deg`/`scale` warps). The judge tracks each digit (search `radius` px, frames
-    # kept up to match cost `match`), reads its cleared image and adds `vote` x its log-probabilities
-    # to the cell scores. vote 1.0 (the two experts' log-probabilities added) was set before measuring;
-    # on validation videos of MNIST train digits that no training video uses (bench/probe_vote_weight.py)
-    # it reads 98.97% (dmnist2) and 98.56% (dmnist4) of digits; the best weight of 0-4 reads 98.97% and
-    # 98.63% (1.5-2), so it stays.
-    # Version 5, chosen on those validation videos (dmnist4, 8,192) and on a differently seeded dataset's
-    # train split (8,192), never on the test split: where the reference frame's detections stand under
-    # `layers.gate` px apart, the tracker follows a pair that never separates badly (10% of those videos
-    # tracked within 1 px); the two digits are followed as two layers instead (`reader.layer_corners`,
-    # a beam of `layers.beam` paths, steps up to the dataset's speed_max; 76% within 1 px). And the vote
-    # is scaled by 2 ** ((distance - pivot) / doubling), as a reading is only as clean as the digits stood
-    # apart. Misread digits of 16,384: 214 -> 200 (layers) -> 188 (both) and 140 -> 123 -> 112 (dmnist2
-    # unseen digits: 168 -> 157 -> 154); gates 16 and 20 read no better, and every pivot 12-18 with
-    # doubling 4-10 lies within 2% of the best
-    "reader": {"slots": [2], "width": 32, "steps": 12000, "batch_size": 128, "locate_batch_size": 64,
-               "rotate_deg": 10.0, "scale": 0.1, "shift_px": 1.0, "radius": 1, "match": 0.1, "vote": 1.0,
-               "layers": {"gate": 12, "beam": 4}, "vote_distance": {"pivot": 16.0, "doubling": 6.5},
-               "readers": 2},
-}
-# keys of recipe["reader"] that only change how a judge reads, not what stage 3 learns
-READER_DECODING = ("radius", "match", "vote", "layers", "vote_distance")
-
-
-def recorded_recipe(source: str) -> dict:
-    """The recipe a judge was made with: a shipped family's entry in judges.json, or a JSON file holding a
-    recipe or a judge's metadata (`<out>.json`)."""
-    import json
-
-    from t2vbench.eval.judges import SHIPPED_META
-
-    shipped = json.loads(SHIPPED_META.read_text()) if SHIPPED_META.exists() else {}
-    if source in shipped:
-        return dict(shipped[source]["recipe"])
-    path = Path(source)
-    if not path.is_file():
-        raise UserError(f"--recipe {source}: neither a shipped judge ({', '.join(sorted(shipped))}) nor a JSON file")
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as e:
-        raise UserError(f"--recipe {source} is not valid JSON ({e})") from None
-    recipe = data.get("recipe", data) if isinstance(data, dict) else None
-    if not isinstance(recipe, dict) or "version" not in recipe:
-        raise UserError(f"--recipe {source} holds no judge recipe (a JSON object with a 'version')")
-    return dict(recipe)
-
-
-def _complete(recipe: dict) -> dict:
-    """Today's recipe with `recipe`'s keys on top. A recorded recipe gets no key newer than its version
-    (absent = off: frame_aug and frame_vote from version 3, reader from 4), so it makes the very judge
-    it made then: the recipe is stored in the judge file, and one extra key would change its sha256."""
-    version = int(recipe.get("version", RECIPE["version"]))
-    newer = {3: ("frame_aug", "frame_vote"), 4: ("reader",), 8: ("clip_extra",)}
-    base = {k: v for k, v in RECIPE.items() if not any(version < v_ and k in keys for v_, keys in newer.items())}
-    return {**base, **recipe}
-
+from t2vbench.judge.model import Judge, load_judge, run_judge, save_judge
+from t2vbench.judge.recipe import READER_DECODING, RECIPE, complete
 
 def load_labelled(root, split: str, labels: dict, limit: int | None = None):
     """uint8 videos (N, T, H, W, C) and {attr: (N, S) int64} of a split."""
@@ -190,7 +75,7 @@ def certify(judge: Judge, root) -> dict:
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
-def _lr(step: int, total: int, recipe: dict) -> float:
+def lr_at(step: int, total: int, recipe: dict) -> float:
     w = recipe["warmup_steps"]
     if step < w:
         return recipe["lr"] * (step + 1) / w
@@ -250,7 +135,7 @@ def read_step_loss(reader, video_t, traj, digit_ids, rc: dict, digit: int, g: to
                    elastic: dict | None = None):
     """A crop reader on each digit's least ink over the clip at its true corners (`reader.true_images`),
     under a small random affine warp (and an elastic one, stage 4's `extra_elastic`)."""
-    from t2vbench.eval import reader as rd
+    from t2vbench.judge import reader as rd
 
     idx = torch.randint(0, video_t.shape[0], (rc["batch_size"],), generator=g)
     s = torch.randint(0, traj.shape[1], (len(idx),), generator=g)
@@ -261,7 +146,7 @@ def read_step_loss(reader, video_t, traj, digit_ids, rc: dict, digit: int, g: to
 
 def reader_step_loss(judge: Judge, video_t, traj, digit_ids, rc: dict, g: torch.Generator):
     """Stage 3: the locator on uniformly drawn frames, then the first crop reader (`read_step_loss`)."""
-    from t2vbench.eval import reader as rd
+    from t2vbench.judge import reader as rd
 
     N, T, H, W, C = video_t.shape
     d = int(judge.arch["digit_size"])
@@ -298,7 +183,7 @@ def train_reader(judge: Judge, video_t, traj, digit_ids, recipe: dict, bar=None)
     history = {"locate": [], "read": []}
     for step in range(rc["steps"]):
         for group in opt.param_groups:
-            group["lr"] = _lr(step, rc["steps"], recipe)
+            group["lr"] = lr_at(step, rc["steps"], recipe)
         loss_loc, loss_read = reader_step_loss(judge, video_t, traj, digit_ids, rc, g)
         opt.zero_grad(set_to_none=True)
         (loss_loc + loss_read).backward()
@@ -353,7 +238,7 @@ def train_extra_readers(judge: Judge, video_t, traj, digit_ids, recipe: dict, st
         losses = history[f"read_{number}"] = []
         for step in range(steps):
             for group in opt.param_groups:
-                group["lr"] = _lr(step, steps, recipe)
+                group["lr"] = lr_at(step, steps, recipe)
             loss = read_step_loss(reader, video_t, traj, digit_ids, rc, d, g, elastic)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -388,7 +273,7 @@ def clip_steps(judge: Judge, params, video_t, frame_all, cells_all, recipe: dict
         idx = order[pos:pos + recipe["batch_size"]]
         pos += recipe["batch_size"]
         for group in opt.param_groups:
-            group["lr"] = _lr(step, steps, sched)
+            group["lr"] = lr_at(step, steps, sched)
         x = video_t[idx].permute(0, 1, 4, 2, 3).float().div_(255.0)
         loss, lc, lf = video_losses(judge, judge(x, read=False), torch.from_numpy(cells_all[idx.numpy()]),
                                     torch.from_numpy(frame_all[idx.numpy()]), recipe)
@@ -433,7 +318,7 @@ def train_stages12(judge: Judge, video_t, frame_all, cells_all, recipe: dict, ba
         idx = torch.randint(0, N, (fb,), generator=g)
         t = torch.randint(0, T, (fb,), generator=g)
         for group in opt.param_groups:
-            group["lr"] = _lr(step, recipe["frame_steps"], recipe)
+            group["lr"] = lr_at(step, recipe["frame_steps"], recipe)
         x = video_t[idx, t].permute(0, 3, 1, 2).float().div_(255.0)
         x = augment_frames(x, recipe.get("frame_aug"), g)
         loss = frame_step_loss(judge, x, torch.from_numpy(frame_all[idx.numpy()]))
@@ -470,7 +355,7 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     a version-4 judge re-made under version 5, a version-5 one under 6). -> (its loss summary of the
     stages taken, the number of crop readers taken: 0 when stage 3 was not)."""
     src = load_judge(source)
-    theirs = _complete(src.meta.get("recipe") or {})
+    theirs = complete(src.meta.get("recipe") or {})
     differ = [k for k in STAGE12_KEYS if theirs.get(k) != recipe.get(k)]
     if differ:
         raise UserError(f"--stages-from {source}: its recipe differs in {', '.join(differ)}; pass a judge made "
@@ -507,7 +392,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
     known before certification: dataset, recipe, losses)."""
     from tqdm import tqdm
 
-    recipe = _complete(recipe or {})
+    recipe = complete(recipe or {})
     root = Path(root)
     manifest = read_manifest(root)
     labels = cap.promised_labels(manifest)
@@ -613,13 +498,13 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
 
 
 def ship(meta: dict, judge_file, dataset_command: str) -> None:
-    """Copy a trained MNIST judge into the package (t2vbench/judges/<family>.pt) and record it in
+    """Copy a trained MNIST judge into the package (t2vbench/judge/weights/<family>.pt) and record it in
     judges.json (file, sha256, real-test accuracy, recipe, dataset config and how it was made)."""
     import json
     import shutil
 
     from t2vbench.data.format import sha256_file, write_json_atomic
-    from t2vbench.eval.judges import SHIPPED_DIR, SHIPPED_META
+    from t2vbench.judge.model import SHIPPED_DIR, SHIPPED_META
 
     family = meta["dataset"]
     SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
@@ -646,7 +531,7 @@ def recertify(roots: dict, reasons: dict) -> dict:
     import json
 
     from t2vbench.data.format import write_json_atomic
-    from t2vbench.eval.judges import SHIPPED_DIR, SHIPPED_META
+    from t2vbench.judge.model import SHIPPED_DIR, SHIPPED_META
     from t2vbench.eval.results import code_version
 
     entries = json.loads(SHIPPED_META.read_text())
