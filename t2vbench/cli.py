@@ -4,29 +4,16 @@ User errors (`UserError`, bad click input) end as one line on stderr and a non-z
 """
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from t2vbench import __version__
+from t2vbench.commands import data, eval, kth, train  # cheap: each imports torch/numba inside its commands
 from t2vbench.errors import UserError
 
-# module:attribute of each click command; a module must import heavy libraries inside its functions.
-COMMANDS = [
-    "t2vbench.commands.data:make_dataset",
-    "t2vbench.commands.data:info",
-    "t2vbench.commands.data:preview",
-    "t2vbench.commands.data:env",
-    "t2vbench.commands.kth:make_fixture",
-    "t2vbench.commands.kth:review_kth",
-    "t2vbench.commands.eval:judge",
-    "t2vbench.commands.eval:eval_cmd",
-    "t2vbench.commands.eval:leaderboard",
-    "t2vbench.commands.train:run",
-    "t2vbench.commands.train:sample",
-    "t2vbench.commands.train:list_cmd",
-]
+COMMANDS = [data.make_dataset, data.info, data.preview, data.env, kth.make_fixture, kth.review_kth,
+            eval.judge, eval.eval_cmd, eval.leaderboard, train.run, train.sample, train.list_cmd]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -42,13 +29,8 @@ def cli():
     """
 
 
-for _spec in COMMANDS:
-    _module, _attr = _spec.split(":")
-    try:
-        cli.add_command(getattr(importlib.import_module(_module), _attr))
-    except ModuleNotFoundError as _e:  # a part of the toolkit not built yet; any other error is a bug
-        if _e.name != _module:
-            raise
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 RESUME_HINT = "re-run the same command to resume (`t2vbench run`: add --resume)"

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from t2vbench.data.builder import DatasetBuilder
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
 from t2vbench.generators.kth.sequences import parse_numbers
@@ -119,7 +120,7 @@ class Clips:
         return len(self.stem)
 
 
-class KTH4:
+class KTH4(DatasetBuilder):
     name = "kth4"
     version = "1.2.0"  # 1.1: clips of unreliable passes left out, layout-independent provenance;
     # 1.2: a clip whose own flow goes against its direction at either end is left out (a turn in its last

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from t2vbench.data.builder import DatasetBuilder
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
 from t2vbench.generators.mnist import captions as cap
@@ -15,7 +16,7 @@ from t2vbench.generators.mnist.trajectories import draw, valid_speeds
 DEFAULT_SPEEDS = {4: (2, 4), 2: (3, 6)}  # px/frame; four motions need <= 4 for one bounce in 16 frames
 
 
-class MovingMNIST:
+class MovingMNIST(DatasetBuilder):
     name = "mnist"
     version = "1.0.0"
     digits_per_video = 1

@@ -1,10 +1,8 @@
 """Write a dataset as shards plus a manifest: planning, resume, worker processes, cluster slices.
 
-A builder (one per dataset, see `generators/`; pickled into worker processes) supplies the resolved config, the vocabulary, the
-source provenance, the number of videos per split, and `render(cfg, split, start, stop)` returning the
-columns of videos [start, stop). Rendering must depend only on (cfg, split, index), never on the shard
-layout, so any shard size, worker count or cluster slicing gives the same bytes. A builder with a
-`video_shape(cfg) -> (T, H, W)` method renders into a reused buffer passed as `render(..., out=)`.
+A builder (`t2vbench.data.builder.DatasetBuilder`, one per dataset in `generators/`) supplies the
+resolved config, the vocabulary, the source provenance, the number of videos per split, and
+`render(cfg, split, start, stop)`, the columns of videos [start, stop).
 """
 from __future__ import annotations
 
@@ -53,17 +51,17 @@ def plan_shards(counts: dict, shard_size: int) -> list[ShardJob]:
 
 def _check_memory(builder, cfg: dict, counts: dict, shard_size: int) -> None:
     """A shard is rendered whole in memory: refuse one that cannot fit, before any work."""
-    shape = getattr(builder, "video_shape", None)
+    shape = builder.video_shape(cfg)
     if shape is None or not hasattr(os, "sysconf"):
         return
     videos = min(shard_size, max(counts.values(), default=0))
-    need = videos * math.prod(shape(cfg)) * int(cfg.get("channels", 1))
+    need = videos * math.prod(shape) * int(cfg.get("channels", 1))
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         return
     if need > ram // 2:
-        raise UserError(f"a shard of {videos} videos of {' x '.join(map(str, shape(cfg)))} px needs "
+        raise UserError(f"a shard of {videos} videos of {' x '.join(map(str, shape))} px needs "
                         f"{need / 2**30:.1f} GiB of memory, this machine has {ram / 2**30:.0f} GiB: use a smaller "
                         "--shard-size or --size")
 
@@ -103,8 +101,8 @@ class _Buffers:
 
 
 def render_job(builder, cfg: dict, base: dict, job: ShardJob, root: Path, level: int, threads: int | None = None) -> dict:
-    shape = getattr(builder, "video_shape", None)
-    out = _Buffers.get((job.stop - job.start, *shape(cfg))) if shape else None
+    shape = builder.video_shape(cfg)
+    out = _Buffers.get((job.stop - job.start, *shape)) if shape else None
     columns = builder.render(cfg, job.split, job.start, job.stop, **({"out": out} if shape else {}))
     return write_shard(root / job.file, columns, _job_attrs(base, job), level=level, threads=threads)
 
@@ -195,7 +193,7 @@ def build_dataset(builder, cfg: dict, out, *, shard_size: int = 2048, workers: i
     if overwrite and (num_shards > 1 or finalize):
         raise UserError("--overwrite cannot be combined with --num-shards/--finalize: one slice would delete the "
                         "others' shards; clear the output folder once before starting the slices")
-    if not getattr(builder, "parallel_render", True):
+    if not builder.parallel_render:
         workers = 1
     root = Path(out) / builder.name
     base = shard_attrs(builder, cfg)

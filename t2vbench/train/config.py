@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 from t2vbench.data.format import sha256_json
 from t2vbench.errors import UserError
+from t2vbench.registry import MODELS, configs_dir
 
 PROTOCOLS = {
     "smoke": "a few iterations at tiny widths: the whole path (train, samples, checkpoint, eval on a few "
@@ -25,23 +25,12 @@ PROTOCOLS = {
 PROTOCOL_VERSION = 1
 
 
-def configs_dir() -> Path:
-    import t2vbench.baselines as b
-
-    return Path(b.__file__).parent / "configs"
-
-
 def model_names() -> list[str]:
-    from t2vbench.baselines import MODELS
-
-    return sorted(MODELS)
+    return MODELS.names()
 
 
 def load_spec(name: str) -> dict:
-    from t2vbench.baselines import MODELS
-
-    if name not in MODELS:
-        raise UserError(f"unknown model '{name}'; choose one of: {', '.join(sorted(MODELS))} (see `t2vbench list`)")
+    MODELS.impl(name)  # an unknown model: one line that lists the known ones
     path = configs_dir() / f"{name}.json"
     try:
         return json.loads(path.read_text())
@@ -132,8 +121,6 @@ def resolve(name: str, protocol: str = "quick", overrides=()) -> dict:
     """The full config of `name` under `protocol` with overrides applied (no run-specific fields)."""
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol '{protocol}'; choose one of: {', '.join(PROTOCOLS)}")
-    from t2vbench.baselines import MODELS
-
     chain = _chain(name)
     cfg: dict = {}
     for spec in chain:
@@ -143,7 +130,7 @@ def resolve(name: str, protocol: str = "quick", overrides=()) -> dict:
         path, value = parse_override(text)
         apply_override(cfg, path, value)
     cfg["name"] = name
-    cfg["impl"] = MODELS[name]
+    cfg["impl"] = MODELS.impl(name)
     cfg["protocol"] = protocol
     cfg["protocol_version"] = PROTOCOL_VERSION
     return cfg
