@@ -27,6 +27,7 @@ from t2vbench.baselines.gan import one_attribute_swaps
 from t2vbench.baselines.layers import bce_logits
 from t2vbench.data.dataset import read_split
 from t2vbench.data.format import read_manifest
+from t2vbench.data.handle import open_dataset
 from t2vbench.train.runner import TrainData
 
 
@@ -78,7 +79,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
 
-    data = TrainData(a.dataset)
+    data = TrainData(open_dataset(a.dataset))
     names = sorted(read_manifest(a.dataset)["labels"])
     train_lab = read_split(a.dataset, "train", columns=[f"label/{n}" for n in names])
     test = read_split(a.dataset, "test", columns=["video"] + [f"label/{n}" for n in names], limit=a.test)

@@ -288,9 +288,10 @@ def test_stage1_keeps_every_caption_meaning_apart(make):
     """IRC-GAN stage 1 must leave the digit in the code: an earlier Q term (MSE divided by the codes'
     variance) let the encoder drop it, and captions differing only in the digit got one code."""
     from t2vbench.baselines.text import code_separation
+    from t2vbench.data.handle import open_dataset
     from t2vbench.train.runner import TrainData
 
-    data = TrainData(make("smnist4", n=400, n_test=16))
+    data = TrainData(open_dataset(make("smnist4", n=400, n_test=16)))
     torch.manual_seed(0)
     cfg = resolve("ircgan", "quick", ["text.whiten=false", "model.d2_text=false"])  # stage 1 alone
     m = build_model(cfg, data.vocab_size, 1)

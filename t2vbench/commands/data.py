@@ -82,9 +82,9 @@ def make_dataset(name, out, workers, shard_size, shard_index, num_shards, finali
 
 
 def _open_dataset(path):
-    from t2vbench.data.format import read_manifest
+    from t2vbench.data.handle import open_dataset
 
-    return Path(path), read_manifest(path)
+    return open_dataset(path)
 
 
 def _columns(f) -> list[str]:
@@ -107,7 +107,8 @@ def info(path, verify, examples, as_json):
     """Counts, shapes, example captions and provenance of the dataset at PATH."""
     from t2vbench.data.format import corrupt, open_shard, sha256_file
 
-    root, m = _open_dataset(path)
+    dataset = _open_dataset(path)
+    root, m = dataset.root, dataset.manifest
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return
@@ -151,15 +152,14 @@ def info(path, verify, examples, as_json):
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True)
 def preview(path, out, split, count, cols, fps):
     """Write a GIF grid of clips from the dataset at PATH, each with its caption underneath."""
-    from t2vbench.data.dataset import read_split
     from t2vbench.video import caption_grid, save_gif
 
     if count <= 0:
         raise UserError("--n must be positive")
-    _, manifest = _open_dataset(path)
-    if manifest["splits"].get(split, {}).get("count", 1) == 0:
+    dataset = _open_dataset(path)
+    if dataset.manifest["splits"].get(split, {}).get("count", 1) == 0:
         raise UserError(f"split '{split}' of {path} is empty; choose another with --split")
-    data = read_split(path, split, columns=["video", "caption"], limit=count)
+    data = dataset.read(split, columns=["video", "caption"], limit=count)
     save_gif(caption_grid(data["video"], data["caption"], cols=cols), out, fps=fps)
     click.echo(f"wrote {out} ({len(data['caption'])} clips of {split})")
 

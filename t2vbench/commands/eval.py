@@ -29,14 +29,10 @@ def judge():
                    "its judge (byte for byte on a CPU with the instruction set it records); or a JSON "
                    "file (a recipe, or a judge's <out>.json).")
 @click.option("--stages-from", type=click.Path(dir_okay=False), default=None, metavar="JUDGE.pt",
-              help="Take stages 1-2 from a judge made by the same recipe's stages on the same dataset and "
-                   "train only stages 3-4 (two-digit judges' locator and crop readers): the same file as a "
-                   "full run, in about half the time. Stage 3 and the readers the judge has are taken too "
-                   "when they were trained the same way (a version-4 judge under version 5, which only "
-                   "reads differently; a version-5 one under 6, which adds a second crop reader); a reader "
-                   "whose draws, steps or warps differ (reader.draws, reader.extra_steps, reader.extra_elastic) is "
-                   "trained again. From a judge without stage 2b (clip_extra, version 8: more clip steps for "
-                   "two-digit judges) only 2b is trained; the readers do not depend on it.")
+              help="Reuse what JUDGE.pt (same dataset, same stage 1-2 recipe) holds and train only the rest: "
+                   "stages 1-2 always; stage 2b when it has it (else only 2b is trained); stage 3 and each "
+                   "crop reader when trained the same way (a reader whose draws, steps or warps differ is "
+                   "trained again). The file equals a full run's, in a fraction of the time.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_from, stages_from, quiet):
     """Train a judge on DATASET_PATH's real train split with the fixed, deterministic recipe, then
@@ -48,19 +44,20 @@ def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_
       t2vbench judge train data/dmnist2 --recipe dmnist2     # re-make the shipped dmnist2 judge
       t2vbench eval --samples my_kth_samples.h5 --dataset data/kth4 --judge judges/kth4.pt
     """
-    from t2vbench.data.format import read_manifest, write_json_atomic
+    from t2vbench.data.format import write_json_atomic
+    from t2vbench.data.handle import open_dataset
     from t2vbench.judge.recipe import recorded_recipe
     from t2vbench.judge.train import train_judge
 
-    manifest = read_manifest(dataset_path)
-    out = Path(out or f"judge-{manifest['dataset']}.pt")
+    dataset = open_dataset(dataset_path)
+    out = Path(out or f"judge-{dataset.name}.pt")
     overrides = {k: v for k, v in (("steps", steps), ("frame_steps", frame_steps),
                                    ("max_train_videos", max_train_videos)) if v is not None}
     for k, v in overrides.items():
         if v < 0 or (k == "max_train_videos" and v == 0):
             raise UserError(f"--{k.replace('_', '-')} must be positive (got {v})")
     base = recorded_recipe(recipe_from) if recipe_from else {}
-    meta = train_judge(dataset_path, out, recipe={**base, **overrides}, progress=not quiet, stages_from=stages_from)
+    meta = train_judge(dataset, out, recipe={**base, **overrides}, progress=not quiet, stages_from=stages_from)
     write_json_atomic(out.with_suffix(out.suffix + ".json"), meta)
     acc = ", ".join(f"{k} {v * 100:.2f}%" for k, v in meta["real_test_accuracy"].items())
     click.echo(f"{out}: sha256 {meta['sha256']}, {meta['bytes'] / 1024:.0f} KiB; real test: {acc}")

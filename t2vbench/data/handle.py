@@ -32,7 +32,7 @@ class DatasetHandle:
     DataLoader workers: give them `VideoTextDataset(handle.root)`)."""
 
     def __init__(self, root, manifest: dict | None = None):
-        self.root = dataset_folder(root).resolve()
+        self.root = dataset_folder(root)
         self.manifest = read_manifest(self.root) if manifest is None else manifest
         self._test: dict = {}
 
@@ -73,6 +73,20 @@ class DatasetHandle:
 
     def count(self, split: str) -> int:
         return sum(int(s["count"]) for s in split_shards(self.manifest, split))
+
+    def verify(self, split: str) -> None:
+        """Every shard of `split` against its sha256 in the manifest: an edited or damaged shard is named
+        (one line) before anything is read from it."""
+        from t2vbench.data.format import sha256_file
+
+        for entry in split_shards(self.manifest, split):
+            path = self.root / entry["file"]
+            if not path.exists():
+                raise UserError(f"shard {path} is missing; re-run the make-dataset command that made this dataset "
+                                "(it renders only what is missing)")
+            if sha256_file(path) != entry["sha256"]:
+                raise UserError(f"{path} does not match its sha256 in the manifest (edited or damaged); "
+                                "regenerate the dataset with --overwrite")
 
     # -- columns
     def read(self, split: str, columns=None, limit: int | None = None) -> dict:

@@ -45,7 +45,7 @@ def judge_outputs(judge, video: np.ndarray, progress: bool = False, desc: str = 
 def reference_outputs(dataset, judge, progress: bool = False) -> dict:
     """Judge outputs of the Fréchet reference (the first 2,048 train videos), cached per process."""
     ref = PROTOCOL["frechet_reference"]
-    key = (str(dataset.root), dataset.config_sha256, judge.sha256, ref["count"])
+    key = (str(dataset.root.resolve()), dataset.config_sha256, judge.sha256, ref["count"])
     if key not in _REFERENCE_CACHE:
         video = dataset.read(ref["split"], columns=["video"], limit=ref["count"])["video"]
         _REFERENCE_CACHE.clear()

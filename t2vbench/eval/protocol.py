@@ -27,7 +27,7 @@ PROTOCOL = {
             "threshold_logit": 0.0, "eps": 1e-3, "bootstrap": 1000, "ci": 0.95, "bootstrap_seed": 0,
             "winner_rule": "r_test CI contains 1 and r_sample < 1 -> model 1; > 1 -> model 2; else none",
             # discriminators often use batch statistics, so their scores are taken in batches of this
-            # size whatever the generation batch size (what version 1.0 always did in `evaluate`)
+            # size whatever the generation batch size
             "d_batch_size": 64},
     "judge_batch_size": 128,
 }

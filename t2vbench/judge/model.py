@@ -15,11 +15,11 @@ honest target; decoding picks the most probable multiset of exactly S slots.
                                                                      -> video features [FD-video]
 
 Decoding picks the most probable multiset from the cell counts; judges with arch["frame_vote"] > 0
-(single-digit ones from recipe 3) add the summed per-frame counts as a vote; judges with a crop
-reader (arch["reader_width"], two-digit ones from recipe 4, `reader.py`) add the reading of each
-digit's image, tracked through the clip and cleared of the other digit (recipe 5: digits that never
-stand apart followed as two layers, the reading weighted by how far apart they stood; recipe 6: two
-crop readers, trained apart, whose log-probabilities add up).
+(the single-digit ones) add the summed per-frame counts as a vote; judges with crop readers
+(arch["reader_width"], the two-digit ones, `reader.py`) add the reading of each digit's image,
+tracked through the clip and cleared of the other digit (digits that never stand apart are followed
+as two layers, the reading weighted by how far apart they stood; several crop readers, trained apart,
+add their log-probabilities).
 
 The frame features feed FD-frame and FD2vid, the video features FD-video. Weights ship as float16
 (computation is float32) so every judge stays well under 1 MB.
@@ -185,9 +185,8 @@ class Judge(nn.Module):
     def decode(self, logits: torch.Tensor, frame_logits: torch.Tensor | None = None) -> torch.Tensor:
         """Most probable multiset of exactly S cells from count logits (B, n, S + 1) -> (B, S) sorted ids.
         Cell id = value ids of the attributes in C order (`caption.cells_of`). With arch["frame_vote"]
-        = w > 0 (judges from recipe 3 on) and the per-frame count logits (B, T, K, S + 1), each
-        multiset's score also gets w x the summed per-frame log-odds of the first-attribute counts it
-        implies (`decode_multiset_voted`); w = 0 / absent (format 1 and 2 judges): the cells alone."""
+        = w > 0 and the per-frame count logits (B, T, K, S + 1), each multiset's score also gets w x
+        the summed per-frame log-odds of the first-attribute counts it implies (`decode_multiset_voted`); w = 0 / absent (format 1 and 2 judges): the cells alone."""
         w = float(self.arch.get("frame_vote", 0.0))
         if w > 0 and frame_logits is not None:
             return decode_multiset_voted(logits, frame_logits, self.slots, w)

@@ -1,4 +1,4 @@
-"""The crop reader of two-digit judges (judge formats 4-5): find both digits, read them where they stand apart.
+"""The crop readers of two-digit judges (judge formats 4-6): find both digits, read them where they stand apart.
 
 Why: a two-digit caption needs both digits right, so 99% per video needs about 99.5% per digit, and
 the evidence maps read digits among the other digit's strokes. A digit's image does not change

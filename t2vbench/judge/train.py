@@ -19,17 +19,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from t2vbench.data.format import read_manifest, sha256_json
+from t2vbench.data.format import sha256_json
+from t2vbench.data.handle import DatasetHandle, open_dataset
 from t2vbench.errors import UserError
 from t2vbench.eval import caption as cap
 from t2vbench.judge.model import Judge, load_judge, run_judge, save_judge
 from t2vbench.judge.recipe import READER_DECODING, RECIPE, complete
 
-def load_labelled(root, split: str, labels: dict, limit: int | None = None):
-    """uint8 videos (N, T, H, W, C) and {attr: (N, S) int64} of a split."""
-    from t2vbench.data.dataset import read_split
 
-    cols = read_split(root, split, columns=["video", *[f"label/{n}" for n in labels]], limit=limit)
+def load_labelled(dataset, split: str, labels: dict, limit: int | None = None):
+    """uint8 videos (N, T, H, W, C) and {attr: (N, S) int64} of a split of a dataset (handle or folder)."""
+    cols = open_dataset(dataset).read(split, columns=["video", *[f"label/{n}" for n in labels]], limit=limit)
     video = cols["video"]
     lab = {}
     for n in labels:
@@ -38,10 +38,8 @@ def load_labelled(root, split: str, labels: dict, limit: int | None = None):
     return video, lab
 
 
-def load_column(root, split: str, name: str, limit: int) -> np.ndarray:
-    from t2vbench.data.dataset import read_split
-
-    return read_split(root, split, columns=[name], limit=limit)[name]
+def load_column(dataset, split: str, name: str, limit: int) -> np.ndarray:
+    return open_dataset(dataset).read(split, columns=[name], limit=limit)[name]
 
 
 def real_accuracy(judge: Judge, video: np.ndarray, labels: dict, batch_size: int = 128) -> dict:
@@ -64,11 +62,12 @@ def test_data_sha256(video: np.ndarray, labels: dict) -> str:
     return h.hexdigest()
 
 
-def certify(judge: Judge, root) -> dict:
-    """The certificate: the judge's accuracy on ROOT's real test split, what it was measured on and the
-    instruction set torch's kernels used."""
-    manifest = read_manifest(root)
-    video, lab = load_labelled(root, "test", judge.labels)
+def certify(judge: Judge, dataset) -> dict:
+    """The certificate: the judge's accuracy on the dataset's real test split, what it was measured on
+    and the instruction set torch's kernels used."""
+    dataset = open_dataset(dataset)
+    manifest = dataset.manifest
+    video, lab = load_labelled(dataset, "test", judge.labels)
     return {"real_test_accuracy": real_accuracy(judge, video, lab), "test_videos": int(len(video)),
             "test_data_sha256": test_data_sha256(video, lab),
             "test_shards_sha256": [s["sha256"] for s in manifest["splits"]["test"]["shards"]],
@@ -103,7 +102,7 @@ def video_losses(judge: Judge, out: dict, cells: torch.Tensor, frame_ids: torch.
 
 def augment_frames(x: torch.Tensor, aug: dict | None, g: torch.Generator) -> torch.Tensor:
     """Random small affine warps of frames (M, C, H, W) in [0, 1], drawn from `g` (deterministic).
-    Off (None or p <= 0): no random draws at all, so the batch order is version 2's."""
+    Off (None or p <= 0): no random draws at all, so the batch order is that of a recipe without it."""
     if not aug or aug.get("p", 0) <= 0:
         return x
     M = x.shape[0]
@@ -347,12 +346,12 @@ def _stage3_training(recipe: dict) -> dict:
     return {k: v for k, v in (recipe.get("reader") or {}).items() if k not in (*READER_DECODING, *stage4)}
 
 
-def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
+def load_stages(judge: Judge, source, recipe: dict, dataset: DatasetHandle) -> tuple:
     """Stages 1-2 (and 2b, when its recipe had the same) from a judge file made by the same recipe's
     stages on the same dataset (checked):
     copies its encoder and clip head into `judge`, and its locator and crop readers too when its stages
-    3-4 were trained the same way (recipes that differ only in READER_DECODING or the number of readers:
-    a version-4 judge re-made under version 5, a version-5 one under 6). -> (its loss summary of the
+    3-4 were trained the same way (recipes that differ only in READER_DECODING or the number of
+    readers). -> (its loss summary of the
     stages taken, the number of crop readers taken: 0 when stage 3 was not)."""
     src = load_judge(source)
     theirs = complete(src.meta.get("recipe") or {})
@@ -360,8 +359,8 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     if differ:
         raise UserError(f"--stages-from {source}: its recipe differs in {', '.join(differ)}; pass a judge made "
                         "by this recipe's stages 1-2 (e.g. the shipped one with --recipe FAMILY)")
-    if src.meta.get("dataset_config_sha256") != read_manifest(root).get("config_sha256"):
-        raise UserError(f"--stages-from {source} was trained on another dataset config than {root}")
+    if src.meta.get("dataset_config_sha256") != dataset.config_sha256:
+        raise UserError(f"--stages-from {source} was trained on another dataset config than {dataset.root}")
     if theirs.get("clip_extra") not in (None, recipe.get("clip_extra")):
         raise UserError(f"--stages-from {source}: its recipe differs in clip_extra (stage 2b); pass a judge made "
                         "by this recipe's stages 1-2, with or without stage 2b")
@@ -383,9 +382,10 @@ def load_stages(judge: Judge, source, recipe: dict, root: Path) -> tuple:
     return {k: v for k, v in src.meta.get("loss_first_last", {}).items() if k in taken}, readers
 
 
-def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True, stages_from=None,
+def train_judge(dataset, out, *, recipe: dict | None = None, progress: bool = True, stages_from=None,
                 log=lambda m: print(m, file=sys.stderr)) -> dict:
-    """Train a judge on ROOT's train split, certify it on the test split, write it to OUT.
+    """Train a judge on the dataset's train split (its folder or a `DatasetHandle`), certify it on the
+    test split, write it to OUT.
     `stages_from`: a judge file whose stages 1-2 (same recipe, same dataset) are reused; only stages
     3-4 are trained (or taken too, `load_stages`), and the file is the same as a full run's.
     Returns the metadata: sha256, real-test accuracy, recipe, dataset (the file itself stores the part
@@ -393,8 +393,8 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
     from tqdm import tqdm
 
     recipe = complete(recipe or {})
-    root = Path(root)
-    manifest = read_manifest(root)
+    dataset = open_dataset(dataset)
+    root, manifest = dataset.root, dataset.manifest
     labels = cap.promised_labels(manifest)
     if "test" not in manifest["splits"] or manifest["splits"]["test"]["count"] == 0:
         raise UserError(f"{root} has no test videos: a judge is certified on the real test split; "
@@ -405,7 +405,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
     torch.use_deterministic_algorithms(True)
     t0 = time.time()
     try:
-        video, lab = load_labelled(root, "train", labels, limit=1)  # the shapes; the split once it trains
+        video, lab = load_labelled(dataset, "train", labels, limit=1)  # the shapes; the split once it trains
         count = int(manifest["splits"]["train"]["count"])
         N = min(count, recipe["max_train_videos"] or count)
         _, T, H, W, C = video.shape
@@ -441,13 +441,13 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
                             "(stage 3 reads two-digit ones); train the judge without it")
         torch.manual_seed(recipe["seed"])
         judge = Judge(arch, labels, slots)
-        first_last, taken = load_stages(judge, stages_from, recipe, root) if stages_from else ({}, 0)
+        first_last, taken = load_stages(judge, stages_from, recipe, dataset) if stages_from else ({}, 0)
         extra_steps = clip_extra_steps(recipe, slots)
         pending_2b = extra_steps > 0 and "video_extra" not in first_last
         history = {}
         if not stages_from or pending_2b or (use_reader and taken < len(judge.readers)):  # else it takes every stage
             log(f"judge: loading {root.name} train split")
-            video, lab = load_labelled(root, "train", labels, limit=N)
+            video, lab = load_labelled(dataset, "train", labels, limit=N)
             video_t, frame_all = torch.from_numpy(video), lab[judge.attributes[0]]
             reader_steps = ((0 if taken else rc["steps"]) + sum(n for _, n, _ in stage4_plan(rc)[max(taken, 1) - 1:])
                             if use_reader else 0)
@@ -460,7 +460,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
             if pending_2b:
                 history.update(train_clip_extra(judge, video_t, frame_all, cells_all, recipe, bar))
             if use_reader:
-                traj = torch.from_numpy(np.rint(load_column(root, "train", "trajectory", N)).astype(np.int64))
+                traj = torch.from_numpy(np.rint(load_column(dataset, "train", "trajectory", N)).astype(np.int64))
                 digit_ids = torch.from_numpy(frame_all)
                 if not taken:  # Stage 3: locator and crop reader on the frozen judge
                     history.update(train_reader(judge, video_t, traj, digit_ids, recipe, bar))
@@ -484,7 +484,7 @@ def train_judge(root, out, *, recipe: dict | None = None, progress: bool = True,
         sha = save_judge(judge, out, meta)  # float16 weights: certify the shipped artifact, not the float32 one
         # what the certificate was measured on, so a later reading can tell a changed test split from a
         # changed judge or decoder (the dataset config sha256 names parameters, not pixels)
-        cert = certify(load_judge(out).model, root)
+        cert = certify(load_judge(out).model, dataset)
         acc = cert["real_test_accuracy"]
         meta.update({"sha256": sha, "file": Path(out).name, "bytes": Path(out).stat().st_size,
                      "parameters": int(sum(p.numel() for p in judge.parameters())), **cert,
@@ -536,23 +536,24 @@ def recertify(roots: dict, reasons: dict) -> dict:
 
     entries = json.loads(SHIPPED_META.read_text())
     code, today = code_version(), datetime.date.today().isoformat()
-    for family, root in roots.items():
+    datasets = {family: open_dataset(root) for family, root in roots.items()}
+    for family, dataset in datasets.items():
         if family not in entries:
             raise UserError(f"no shipped judge {family!r} (shipped: {', '.join(sorted(entries))})")
         entry = entries[family]
-        config = read_manifest(root).get("config") or {}
+        config = dataset.config or {}
         differ = sorted(k for k in {*config, *entry["dataset_config"]} - {"n"}
                         if config.get(k) != entry["dataset_config"].get(k))
         if differ:
-            raise UserError(f"{root} is not {family}'s certification data: its config differs in "
+            raise UserError(f"{dataset.root} is not {family}'s certification data: its config differs in "
                             f"{', '.join(differ)}; make it with: {entry['dataset_command']}")
     threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        for family, root in roots.items():
+        for family, dataset in datasets.items():
             entry = entries[family]
             torch.set_num_threads(int(entry["recipe"]["threads"]))  # as when it was trained and certified
-            cert = certify(load_judge(SHIPPED_DIR / entry["file"]).model, root)
+            cert = certify(load_judge(SHIPPED_DIR / entry["file"]).model, dataset)
             entry.setdefault("training_run_accuracy", entry["real_test_accuracy"])
             entry.update(cert)
             entry["recertified"] = {"reason": reasons[family], "code": code, "date": today}
