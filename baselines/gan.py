@@ -1,18 +1,21 @@
-"""What every GAN baseline shares: the model interface, matching-aware losses, mismatched-caption
-sampling and THE training step (one D update, one G update) that all of them reuse.
+"""What every GAN baseline shares: `TextToVideoGAN` (the runner's model interface,
+`t2vbench.train.model.TextToVideoModel`), matching-aware losses, mismatched-caption sampling and THE
+training step (one D update, one G update) that all of them reuse.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from t2vbench.baselines.layers import bce_logits
-from t2vbench.baselines.text import TextEncoder, TextPretrainer
+from t2vbench.baselines.text import TextEncoder, TextPretrainer, code_separation
 from t2vbench.errors import UserError
-
+from t2vbench.train.model import Schedule, TrainBatch
 
 # ---------------------------------------------------------------- mismatched captions
 
@@ -146,11 +149,12 @@ def g_loss_nonsat(fake):
     return bce_logits(fake, 1.0)
 
 
-# ---------------------------------------------------------------- model interface
+# ---------------------------------------------------------------- the model
 
 class TextToVideoGAN(nn.Module):
-    """Base of the GAN baselines. Subclasses build `self.generator` ((z_text, z) -> video in [-1, 1],
-    (B, T, C, H, W)) and `self.discriminators` (a ModuleDict), and define `d_loss` / `g_loss`.
+    """Base of the GAN baselines, a `TextToVideoModel`. Subclasses build `self.generator` ((z_text, z) ->
+    video in [-1, 1], (B, T, C, H, W)) and `self.discriminators` (a ModuleDict), and define
+    `designated_logit`, `d_loss` and `g_loss`.
 
     Text modes (cfg.text.mode) [choice]:
     - "pretrained": stage-1 seq2seq + Q pre-training, then frozen (IRC-GAN, its ablations, TGANs-info:
@@ -181,6 +185,10 @@ class TextToVideoGAN(nn.Module):
             return None
         return TextPretrainer(self.text, self.vocab_size, self.channels, self.cfg["text"])
 
+    def pretraining(self):
+        """Stage 1 (text.mode "pretrained"): the text encoder, pre-trained then frozen; else None."""
+        return TextPretraining(self) if self.text_mode == "pretrained" else None
+
     def freeze_text(self):
         self.text.requires_grad_(False)
         self.text.eval()
@@ -206,6 +214,46 @@ class TextToVideoGAN(nn.Module):
         if self.text_mode == "joint":
             ps += list(self.text.parameters())
         return ps
+
+    def optimizers(self) -> dict:
+        """Adam for G ("g") and for D and a jointly trained text encoder ("d"), from the train config."""
+        t = self.cfg["train"]
+        betas = tuple(t["betas"])
+        return {"g": torch.optim.Adam(self.g_parameters(), lr=float(t["lr_g"]), betas=betas),
+                "d": torch.optim.Adam(self.d_parameters(), lr=float(t["lr_d"]), betas=betas)}
+
+    # -- training
+    def train_step(self, batch: TrainBatch, optimizers: dict, *, scalers: dict | None = None,
+                   reduce_grads=None) -> dict:
+        """`gan_step` with the step's noise drawn from `batch.generator` (after the runner's draws)."""
+        z = self.noise(len(batch.video), batch.generator, batch.video.device)
+        return gan_step(self, batch.video, batch.tokens, batch.mismatched, z, optimizers["d"], optimizers["g"],
+                        amp=scalers is not None, scalers=(scalers["d"], scalers["g"]) if scalers else (None, None),
+                        reduce_grads=reduce_grads)
+
+    @torch.no_grad()
+    def finish_training(self, tokens, generator) -> None:
+        """Re-estimate the generator's BatchNorm statistics as exact averages over
+        `train.bn_recalibrate_batches` fresh batches of `train.batch` captions.
+
+        Samples and evaluation run G in eval mode so that a sample does not depend on its batch; the
+        running averages kept during training lag the generator, so they are recomputed at the end.
+        """
+        n_batches, batch = int(self.cfg["train"].get("bn_recalibrate_batches", 0)), int(self.cfg["train"]["batch"])
+        bns = [m for m in self.generator.modules() if isinstance(m, _BatchNorm)]
+        if not bns or n_batches <= 0:
+            return
+        device = next(self.parameters()).device
+        momenta = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        self.generator.train()
+        for _ in range(n_batches):
+            idx = torch.randint(len(tokens), (batch,), generator=generator)
+            self.generator(self.encode(tokens[idx].to(device)), self.noise(batch, generator, device))
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
 
     # -- sampling
     def noise(self, n: int, generator=None, device=None):
@@ -262,6 +310,50 @@ class TextToVideoGAN(nn.Module):
 
     def g_loss(self, fake, c):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class TextPretraining:
+    """Stage 1 of a GAN with text.mode "pretrained" (IRC-GAN, its ablations, TGANs-info): the text
+    encoder trained as a seq2seq auto-encoder with a Q term (`TextPretrainer`), optionally whitened
+    (text.whiten), then frozen. Only the encoder survives it (`text_encoder.pt`)."""
+
+    name = "text_encoder"
+
+    def __init__(self, model: TextToVideoGAN):
+        self.model = model
+        self.cfg = model.cfg["text"]["pretrain"]
+
+    def module(self):
+        return self.model.pretrainer()
+
+    def schedule(self, n_train: int, world: int) -> Schedule:
+        tp = self.cfg
+        if tp.get("iters"):
+            iters = int(tp["iters"])
+        else:
+            iters = max(1, math.ceil(float(tp["epochs"]) * n_train / (tp["batch"] * world)))
+        return Schedule(iters, int(tp["batch"]), float(tp["lr"]))
+
+    def finish(self, tokens, keys):
+        text = self.model.text
+        if self.model.cfg["text"].get("whiten"):
+            text.fit_whitening(tokens, keys)
+        sep = code_separation(text, tokens, keys)
+        lines = [f"stage 1: caption codes of different meanings are {sep['code_min_dist']:.3f} apart at the least "
+                 f"(mean {sep['code_mean_dist']:.3f}, in code RMS units)"]
+        if not sep["code_min_dist"] > 0.05:
+            lines.append("warning: stage 1 left two caption meanings with nearly the same code; the generator "
+                         "cannot tell them apart (lower text.q_weight or raise text.pretrain.iters)")
+        return sep, lines
+
+    def state_dict(self) -> dict:
+        return self.model.text.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.text.load_state_dict(state)
+
+    def freeze(self) -> None:
+        self.model.freeze_text()
 
 
 # ---------------------------------------------------------------- the shared training step

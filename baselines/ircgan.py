@@ -11,7 +11,7 @@ Reads like section 2 of the paper:
 - 2.4 losses, eq. 5-13.
 RCGAN-c is this model with lambda_info = 0 and no Q heads (configs/rcgan-c.json).
 
-model.d2_text (quick protocol only) adds TGANs-C's caption-conditioned frame head on D2's trunk: the
+model.d2_text (quick budget only) adds TGANs-C's caption-conditioned frame head on D2's trunk: the
 paper's only caption-conditioned D is the 3D D1, which at quick budgets reads the motion and never the
 digit (research/probe_discriminators.py), so without it the quick samples ignore the digit.
 """

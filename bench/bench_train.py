@@ -2,8 +2,8 @@
 present), plus the per-channel LSTM memory's batched form against the per-channel loop it replaces
 (ratio measured in the same run).
 
-    python bench/bench_train.py                       # quick-protocol widths, CPU, all models
-    python bench/bench_train.py --protocol paper --device cuda --iters 20
+    python bench/bench_train.py                       # quick-budget widths, CPU, all models
+    python bench/bench_train.py --budget paper --device cuda --iters 20
 
 Each model runs in a fresh subprocess so that peak memory (ru_maxrss on CPU, max_memory_allocated on
 CUDA) is its own. Inputs are random tensors of the data's shape (16 × 1 × 64 × 64): speed does not
@@ -17,35 +17,39 @@ import subprocess
 import sys
 import time
 
+from t2vbench.train.config import BUDGETS
 
-def one(model: str, protocol: str, batch: int, iters: int, device: str, threads: int) -> dict:
+
+def one(model: str, budget: str, batch: int, iters: int, device: str, threads: int) -> dict:
+    """One model's training steps through the runner's model interface (`train_step`), as `t2vbench run`
+    calls them."""
     import resource
 
     import torch
 
-    from t2vbench.baselines.gan import gan_step
     from t2vbench.train.config import resolve
+    from t2vbench.train.model import TrainBatch
     from t2vbench.train.runner import build_model
 
     if threads:
         torch.set_num_threads(threads)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     torch.manual_seed(0)
-    cfg = resolve(model, protocol)
+    cfg = resolve(model, budget)
     m = build_model(cfg, 22, 1).to(device)
-    if m.pretrainer() is not None:
-        m.freeze_text()
+    stage = m.pretraining()
+    if stage is not None:  # stage 2 trains with the pre-trained part frozen
+        stage.freeze()
     amp = device == "cuda" and cfg["train"].get("amp", False)
-    scalers = (torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda")) if amp else (None, None)
-    opt_g = torch.optim.Adam(m.g_parameters(), 2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(m.d_parameters(), 2e-4, betas=(0.5, 0.999))
+    opts = m.optimizers()
+    scalers = {name: torch.amp.GradScaler("cuda") for name in opts} if amp else None
     g = torch.Generator().manual_seed(0)
     real = (torch.rand(batch, 16, 1, 64, 64, generator=g) * 2 - 1).to(device)
     tokens = torch.randint(4, 22, (batch, 8), generator=g).to(device)
+    step_batch = TrainBatch(real, tokens, tokens.roll(1, 0), g)
 
     def step():
-        gan_step(m, real, tokens, tokens.roll(1, 0), m.noise(batch, g, device), opt_d, opt_g, amp=amp,
-                 scalers=scalers)
+        m.train_step(step_batch, opts, scalers=scalers)
 
     for _ in range(2):  # warm-up: oneDNN / cuDNN kernel selection
         step()
@@ -63,7 +67,7 @@ def one(model: str, protocol: str, batch: int, iters: int, device: str, threads:
     else:
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024  # KiB -> MiB, growth
     n_params = sum(p.numel() for p in m.parameters())
-    return {"model": model, "protocol": protocol, "device": device, "batch": batch, "it_per_s": iters / dt,
+    return {"model": model, "budget": budget, "device": device, "batch": batch, "it_per_s": iters / dt,
             "s_per_it": dt / iters, "peak_mem_mib": round(peak, 1), "params_m": round(n_params / 1e6, 2)}
 
 
@@ -106,7 +110,8 @@ def memory_unit_ratio(batch: int, channels: int, side: int, d_text: int, frames:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--protocol", default="quick", choices=["smoke", "quick", "paper"])
+    ap.add_argument("--budget", default="quick", choices=list(BUDGETS),
+                    help="training budget whose widths are timed (quick: the CPU budget)")
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--iters", type=int, default=5)
@@ -115,14 +120,14 @@ def main():
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.protocol, args.batch, args.iters, args.device, args.threads)))
+        print(json.dumps(one(args.one, args.budget, args.batch, args.iters, args.device, args.threads)))
         return
     from t2vbench.registry import MODELS
 
     models = args.models or sorted(MODELS)
     rows = []
     for m in models:
-        cmd = [sys.executable, __file__, "--one", m, "--protocol", args.protocol, "--batch", str(args.batch),
+        cmd = [sys.executable, __file__, "--one", m, "--budget", args.budget, "--batch", str(args.batch),
                "--iters", str(args.iters), "--device", args.device, "--threads", str(args.threads)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
@@ -130,7 +135,7 @@ def main():
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     ref = next((r for r in rows if r["model"] == "ircgan"), rows[0] if rows else None)
-    print(f"training speed, protocol={args.protocol} widths, batch {args.batch}, device {args.device}")
+    print(f"training speed, budget={args.budget} widths, batch {args.batch}, device {args.device}")
     print(f"{'model':<12} {'it/s':>8} {'s/it':>8} {'vs ircgan':>10} {'peak MiB':>10} {'params M':>9}")
     for r in rows:
         print(f"{r['model']:<12} {r['it_per_s']:>8.3f} {r['s_per_it']:>8.3f} {r['it_per_s'] / ref['it_per_s']:>9.2f}x "

@@ -1,10 +1,10 @@
 """Leaderboard: long-format CSV rows per (model, dataset, metric, seed); Markdown mean ± std."""
 import csv
 import json
+from pathlib import Path
 
-
-from t2vbench.eval import leaderboard as lb
 from t2vbench.cli import main
+from t2vbench.eval import leaderboard as lb
 
 
 def _result(model, seed, acc, fd, date="2026-01-01T00:00:00+00:00", version="1.0"):
@@ -96,3 +96,26 @@ def test_damaged_results_are_skipped_and_an_empty_folder_keeps_the_csv(tmp_path,
     (tmp_path / "empty").mkdir()
     assert main(["leaderboard", "--results", str(tmp_path / "empty"), "--csv", str(csv_path)]) == 2
     assert csv_path.read_text() == before
+
+
+def test_budget_column_reads_results_with_and_without_a_budget_key(tmp_path):
+    """`budget` is the training budget, read from the key or, as the committed results/quick-smnist4/*.json
+    carry it, from info["protocol"]; protocol_version stays the evaluation protocol's."""
+    committed = Path(__file__).resolve().parents[1] / "results" / "quick-smnist4"
+    files = sorted(committed.glob("*.json"))
+    assert files and all("budget" not in json.loads(f.read_text()) for f in files)  # the older form
+    rows = lb.build(committed, None)
+    budgets = {r["model"]: r["budget"] for r in rows}
+    assert budgets["real-data"] == "" and budgets["ircgan@quick"] == "quick"
+    assert {b for m, b in budgets.items() if m != "real-data"} == {"quick"} and len(budgets) == len(files)
+    assert {r["protocol_version"] for r in rows} == {"1.0"}
+
+    res = tmp_path / "r"
+    _write(res, "new.json", {**_result("m@smoke", 0, 0.5, 2.0), "budget": "smoke",
+                             "info": {"budget": "smoke", "config_sha256": "c"}})
+    _write(res, "file.json", {**_result("mine", 0, 0.5, 2.0), "budget": None})  # `t2vbench eval` of a samples file
+    _write(res, "old.json", {**_result("m@quick", 0, 0.5, 2.0), "info": {"protocol": "quick"}})
+    rows = lb.build(res, tmp_path / "lb.csv")
+    assert {r["model"]: r["budget"] for r in rows} == {"m@smoke": "smoke", "mine": "", "m@quick": "quick"}
+    with open(tmp_path / "lb.csv") as f:
+        assert {r["model"]: r["budget"] for r in csv.DictReader(f)}["m@smoke"] == "smoke"

@@ -1,17 +1,19 @@
-"""The training runner: protocol configs, the run folder, exact resume, bad input, `sample` and `list`."""
+"""The training runner: budget configs, the run folder, exact resume, bad input, `sample` and `list`."""
 from __future__ import annotations
 
+import collections
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from t2vbench.cli import main
+from t2vbench.data.handle import open_dataset
 from t2vbench.errors import UserError
 from t2vbench.train import checkpoint as ckpt
 from t2vbench.train.config import config_hash, resolve
-from t2vbench.train.runner import run
-
+from t2vbench.train.runner import RunSpec, prepare, run, save_model, train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -21,28 +23,21 @@ def data(make):
     return make("smnist4", n=48, n_test=16)
 
 
-def _has_eval() -> bool:
-    try:
-        from t2vbench.eval import evaluate  # noqa: F401
-        from t2vbench.eval.leaderboard import build  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------- configs
 
-def test_protocols_are_data_and_ablations_layer_on_their_parent():
-    for proto in ("smoke", "quick", "paper"):
-        irc, rc = resolve("ircgan", proto), resolve("rcgan-c", proto)
+def test_budgets_are_data_and_ablations_layer_on_their_parent():
+    for budget in ("smoke", "quick", "paper"):
+        irc, rc = resolve("ircgan", budget), resolve("rcgan-c", budget)
         assert irc["model"]["q_heads"] and irc["model"]["lambda_info"] > 0
         assert not rc["model"]["q_heads"] and rc["model"]["lambda_info"] == 0
         strip = lambda c: {k: v for k, v in c.items() if k not in ("name", "model")}  # noqa: E731
         assert strip(irc) == strip(rc)  # everything but the ablated switch is the same
         assert {k: v for k, v in irc["model"].items() if k not in ("q_heads", "lambda_info")} == \
             {k: v for k, v in rc["model"].items() if k not in ("q_heads", "lambda_info")}
-        ti = resolve("tgans-info", proto)
-        assert ti["model"]["q_heads"] and ti["text"]["mode"] == "pretrained" and ti["impl"] == resolve("tgans-c", proto)["impl"]
+        ti = resolve("tgans-info", budget)
+        assert ti["model"]["q_heads"] and ti["text"]["mode"] == "pretrained"
+        assert ti["impl"] == resolve("tgans-c", budget)["impl"]
+        assert irc["budget"] == budget and irc["budget_version"] == 1 and "protocol" not in irc
     assert resolve("ircgan", "paper")["train"]["iters"] == 60000
     assert resolve("ircgan", "smoke")["train"]["iters"] < 10
 
@@ -58,7 +53,7 @@ def test_overrides_and_hash():
         resolve("ircgan", "smoke", ["train.iters"])
     with pytest.raises(UserError, match="unknown model"):
         resolve("nope", "smoke")
-    with pytest.raises(UserError, match="unknown protocol"):
+    with pytest.raises(UserError, match="unknown budget 'fast'"):
         resolve("ircgan", "fast")
     for bad, says in (("train.iters=abc", "expected an integer"), ("train.iters=-1", "at least 1"),
                       ("train.amp=1", "expected true or false"), ("train.betas=0.5", "expected a JSON list")):
@@ -79,13 +74,15 @@ def _tiny_judge(data, out):
 
 
 @pytest.fixture(scope="module")
-def smoke(data, tmp_path_factory):
-    """One `t2vbench run ircgan --protocol smoke` through the CLI, shared by the tests that read it."""
+def judge(data, tmp_path_factory):
+    return _tiny_judge(data, tmp_path_factory.mktemp("judge") / "judge.pt")
+
+
+@pytest.fixture(scope="module")
+def smoke(data, judge, tmp_path_factory):
+    """One `t2vbench run ircgan --budget smoke` through the CLI, shared by the tests that read it."""
     out = tmp_path_factory.mktemp("runs")
-    argv = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(out)]
-    if _has_eval():
-        argv += ["--judge", str(_tiny_judge(data, out.parent / "judge.pt"))]
-    rc = main(argv)
+    rc = main(["run", "ircgan", "--dataset", str(data), "--budget", "smoke", "--out", str(out), "--judge", str(judge)])
     assert rc == 0
     return out / "ircgan-smnist4-smoke-seed0"
 
@@ -94,7 +91,7 @@ def test_smoke_run_writes_config_log_samples_checkpoint_and_result(smoke):
     run_dir = smoke
     tmp_path = run_dir.parent
     cfg = json.loads((run_dir / "config.json").read_text())
-    assert cfg["config"]["protocol"] == "smoke" and len(cfg["config_sha256"]) == 64 and cfg["seed"] == 0
+    assert cfg["config"]["budget"] == "smoke" and len(cfg["config_sha256"]) == 64 and cfg["seed"] == 0
     from t2vbench.eval.results import code_version
 
     assert cfg["code_version"] == code_version() and "t2vbench" in cfg["code_version"]  # git commit from a checkout
@@ -109,15 +106,18 @@ def test_smoke_run_writes_config_log_samples_checkpoint_and_result(smoke):
         assert im.n_frames == 16
     assert (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "model.pt").exists()
     assert (run_dir / "text_encoder.pt").exists()
-    if _has_eval():
-        res = json.loads((run_dir / "results.json").read_text())
-        assert res["model"] == "ircgan@smoke" and res["info"]["protocol"] == "smoke" and res["info"]["smoke"]
-        assert res["train_seed"] == 0 and "caption_acc" in res["metrics"]
-        assert "gam_d_err_real" in res["metrics"]  # the designated discriminator was used
-        board = (tmp_path / "leaderboard.csv").read_text().splitlines()
-        assert any(line.startswith("ircgan@smoke,") for line in board)
-    else:
-        pytest.skip("t2vbench.eval.evaluate / leaderboard not available yet: evaluation step not checked")
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["model"] == "ircgan@smoke" and res["info"]["budget"] == "smoke" and res["info"]["smoke"]
+    from t2vbench.eval.protocol import PROTOCOL
+
+    assert res["budget"] == "smoke"  # the training budget; the protocol is the evaluation's
+    assert (res["protocol"], res["protocol_version"]) == (PROTOCOL["name"], PROTOCOL["version"])
+    assert res["train_seed"] == 0 and "caption_acc" in res["metrics"]
+    assert "gam_d_err_real" in res["metrics"]  # the designated discriminator was used
+    import csv
+
+    board = list(csv.DictReader((tmp_path / "leaderboard.csv").read_text().splitlines()))
+    assert any(r["model"] == "ircgan@smoke" and r["budget"] == "smoke" for r in board)
 
 
 def test_sample_command_and_its_errors(smoke, tmp_path, capsys):
@@ -140,11 +140,12 @@ def test_sample_command_and_its_errors(smoke, tmp_path, capsys):
         assert len(err) == 1 and says in err[0], err
 
 
-def test_list_shows_models_datasets_protocols(capsys):
+def test_list_shows_models_datasets_budgets(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    for word in ("ircgan", "rcgan-c", "tgans-c", "tgans-info", "smnist4", "smoke", "quick", "paper"):
+    for word in ("ircgan", "rcgan-c", "tgans-c", "tgans-info", "smnist4", "budgets:", "smoke", "quick", "paper"):
         assert word in text
+    assert "protocols:" not in text  # the training budget is not the evaluation protocol
 
 
 # ---------------------------------------------------------------- resume
@@ -153,27 +154,80 @@ def _weights(path):
     return ckpt.load(path)["model"]
 
 
-def test_resume_after_a_kill_matches_the_uninterrupted_run(data, tmp_path):
+def test_stopping_early_then_resuming_matches_the_uninterrupted_run(data, tmp_path):
     sets = ["train.iters=5", "train.ckpt_every=2", "train.log_every=1", "train.sample_every=100",
             "text.pretrain.iters=2"]
-    a = run("ircgan", data, protocol="smoke", out=tmp_path / "a", overrides=sets, evaluate=False, progress=False)
+    a = run("ircgan", data, budget="smoke", out=tmp_path / "a", overrides=sets, evaluate=False, progress=False)
     b_out = tmp_path / "b"
-    run("ircgan", data, protocol="smoke", out=b_out, overrides=sets, evaluate=False, progress=False, stop_after=3)
+    spec = RunSpec("ircgan", open_dataset(data), budget="smoke", out=b_out, overrides=tuple(sets), evaluate=False,
+                   progress=False)
+    with prepare(spec) as r:
+        assert train(r, until_step=3) == 3
+        with pytest.raises(UserError, match="stopped at step 3 of 5"):
+            save_model(r)  # no final weights from a run that has not finished
     b_dir = b_out / a.name
-    assert ckpt.load(b_dir / "checkpoints" / "last.pt")["step"] == 2  # killed after step 3: last save at 2
+    assert ckpt.load(b_dir / "checkpoints" / "last.pt")["step"] == 2  # stopped after step 3: last save at 2
+    assert not (b_dir / "model.pt").exists()
     with pytest.raises(UserError, match="--resume"):
-        run("ircgan", data, protocol="smoke", out=b_out, overrides=sets, evaluate=False, progress=False)
+        run("ircgan", data, budget="smoke", out=b_out, overrides=sets, evaluate=False, progress=False)
     with pytest.raises(UserError, match="another config_sha256"):
-        run("ircgan", data, protocol="smoke", out=b_out, overrides=sets + ["train.lr_g=0.001"], resume=True,
+        run("ircgan", data, budget="smoke", out=b_out, overrides=sets + ["train.lr_g=0.001"], resume=True,
             evaluate=False, progress=False)
-    run("ircgan", data, protocol="smoke", out=b_out, overrides=sets, resume=True, evaluate=False, progress=False)
-    wa, wb = _weights(a / "checkpoints" / "last.pt"), _weights(b_dir / "checkpoints" / "last.pt")
+    run("ircgan", data, budget="smoke", out=b_out, overrides=sets, resume=True, evaluate=False, progress=False)
+    la, lb = ckpt.load(a / "checkpoints" / "last.pt"), ckpt.load(b_dir / "checkpoints" / "last.pt")
+    wa, wb = la["model"], lb["model"]
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
+    for name in ("g", "d"):  # the optimisers' moments too
+        sa, sb = la["optimizers"][name]["state"], lb["optimizers"][name]["state"]
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa), name
     strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "it_per_s"}  # noqa: E731
                        for x in p.read_text().splitlines()]
     assert strip(a / "log.jsonl") == strip(b_dir / "log.jsonl")  # same losses, no duplicated lines
+
+
+def test_training_does_not_depend_on_the_evaluation(data, smoke, tmp_path):
+    """Loading the judge before training draws from torch's RNG; the run must train the same model with
+    and without the evaluation (the smoke run evaluated, this one does not)."""
+    other = run("ircgan", data, budget="smoke", out=tmp_path, evaluate=False, progress=False)
+    for name in ("checkpoints/last.pt", "model.pt"):
+        wa, wb = _weights(smoke / name), _weights(other / name)
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
+    ta, tb = ckpt.load(smoke / "text_encoder.pt")["state"], ckpt.load(other / "text_encoder.pt")["state"]
+    assert all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_a_run_reads_the_manifest_once_and_each_test_column_set_once_in_the_evaluation(data, judge, tmp_path,
+                                                                                         monkeypatch):
+    import t2vbench.data.dataset as dataset_module
+    import t2vbench.train.runner as runner
+
+    manifest_reads, reads, phase = [0], collections.Counter(), ["training"]
+    read_text, read_split, evaluate_run = Path.read_text, dataset_module.read_split, runner.evaluate_run
+
+    def counting_read_text(self, *a, **k):
+        manifest_reads[0] += self.name == "manifest.json"
+        return read_text(self, *a, **k)
+
+    def counting_read_split(root, split="test", columns=None, limit=None, manifest=None):
+        reads[phase[0], split, tuple(columns or ())] += 1
+        return read_split(root, split, columns=columns, limit=limit, manifest=manifest)
+
+    def evaluation(r):
+        phase[0] = "evaluation"
+        return evaluate_run(r)
+
+    monkeypatch.setattr(Path, "read_text", counting_read_text)
+    monkeypatch.setattr(dataset_module, "read_split", counting_read_split)
+    monkeypatch.setattr(runner, "evaluate_run", evaluation)
+    assert main(["run", "ircgan", "--dataset", str(data), "--budget", "smoke", "--out", str(tmp_path),
+                 "--judge", str(judge)]) == 0
+    assert (tmp_path / "ircgan-smnist4-smoke-seed0" / "results.json").exists()
+    assert manifest_reads[0] == 1
+    evaluation_reads = {k: n for k, n in reads.items() if k[0] == "evaluation"}
+    assert any(k[1] == "test" for k in evaluation_reads) and set(evaluation_reads.values()) == {1}, reads
+    assert set(reads.values()) == {1}, reads  # nor does training read any column set twice
 
 
 # ---------------------------------------------------------------- bad input: one clear line
@@ -186,13 +240,23 @@ def _one_line_error(capsys, argv) -> str:
     return err[0]
 
 
+def test_the_training_budget_is_an_option_of_its_own(data, tmp_path, capsys):
+    """`--budget`; there is no `--protocol` (the protocol is the evaluation's, not a training option)."""
+    capsys.readouterr()
+    assert main(["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path)]) == 2
+    assert "--protocol" in capsys.readouterr().err
+    assert main(["run", "ircgan", "--dataset", str(data), "--budget", "fast", "--out", str(tmp_path)]) == 2
+    assert "'fast' is not one of 'smoke', 'quick', 'paper'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_unknown_model_is_one_line(data, tmp_path, capsys):
     line = _one_line_error(capsys, ["run", "vgan-x", "--dataset", str(data), "--out", str(tmp_path)])
     assert "unknown model 'vgan-x'" in line and "ircgan" in line
 
 
 def test_bad_set_value_and_missing_cuda_are_one_line_and_write_nothing(data, tmp_path, capsys):
-    args = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path / "r")]
+    args = ["run", "ircgan", "--dataset", str(data), "--budget", "smoke", "--out", str(tmp_path / "r")]
     for extra, says in ((["--set", "train.iters=abc"], "expected an integer"),
                         (["--set", "model.ngf=0"], "at least 1"),
                         (["--set", "train.lr_d=0"], "must be positive"),
@@ -210,10 +274,10 @@ def test_bad_set_value_and_missing_cuda_are_one_line_and_write_nothing(data, tmp
 
 def test_dataset_that_does_not_fit_is_one_line(make, tmp_path, capsys):
     short = make("smnist4", n=16, n_test=8, frames=8)
-    line = _one_line_error(capsys, ["run", "ircgan", "--dataset", str(short), "--protocol", "smoke",
+    line = _one_line_error(capsys, ["run", "ircgan", "--dataset", str(short), "--budget", "smoke",
                                     "--out", str(tmp_path)])
     assert "16 frames" in line
-    line = _one_line_error(capsys, ["run", "ircgan", "--dataset", str(tmp_path / "missing"), "--protocol", "smoke",
+    line = _one_line_error(capsys, ["run", "ircgan", "--dataset", str(tmp_path / "missing"), "--budget", "smoke",
                                     "--out", str(tmp_path)])
     assert "not a t2vbench dataset" in line
 
@@ -225,7 +289,7 @@ def test_corrupt_checkpoint_is_one_line(data, smoke, tmp_path, capsys):
     shutil.copytree(smoke, run_dir)
     last = run_dir / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:200])
-    argv = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path), "--resume",
+    argv = ["run", "ircgan", "--dataset", str(data), "--budget", "smoke", "--out", str(tmp_path), "--resume",
             "--no-eval"]
     line = _one_line_error(capsys, argv)
     assert "corrupt checkpoint" in line and "last.pt" in line
@@ -251,7 +315,7 @@ def test_a_killed_save_leaves_no_temp_behind_the_next_save(tmp_path):
 
 def test_a_judge_that_cannot_read_the_dataset_stops_the_run_before_training(data, tmp_path, capsys):
     """The evaluation's judge is checked before the first step, not after an hour of training."""
-    argv = ["run", "ircgan", "--dataset", str(data), "--protocol", "smoke", "--out", str(tmp_path / "r")]
+    argv = ["run", "ircgan", "--dataset", str(data), "--budget", "smoke", "--out", str(tmp_path / "r")]
     line = _one_line_error(capsys, [*argv, "--judge", str(tmp_path / "missing.pt")])
     assert "missing.pt" in line and "--no-eval" in line
     assert not (tmp_path / "r").exists()

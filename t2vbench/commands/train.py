@@ -7,17 +7,19 @@ from __future__ import annotations
 import click
 
 from t2vbench.errors import UserError
+from t2vbench.train.config import BUDGETS
 
 
 @click.command("run")
 @click.argument("model")
 @click.option("--dataset", "dataset", required=True, type=click.Path(file_okay=False),
               help="dataset folder (the one holding manifest.json), e.g. data/smnist4")
-@click.option("--protocol", type=click.Choice(["smoke", "quick", "paper"]), default="quick", show_default=True,
-              help="training budget: smoke (CI, < 2 min CPU), quick (<= 30 min on one CPU core), paper (GPU)")
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True,
+              help="training budget: smoke (CI, < 2 min CPU), quick (<= 30 min on one CPU core), paper (GPU); "
+                   "see `t2vbench list`")
 @click.option("--seed", type=int, default=0, show_default=True, help="training seed")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
-              help="runs folder; the run goes to OUT/<model>-<dataset>-<protocol>-seed<S>/")
+              help="runs folder; the run goes to OUT/<model>-<dataset>-<budget>-seed<S>/")
 @click.option("--resume", is_flag=True, help="continue a stopped run in the same folder (same result)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set train.iters=500 --set model.ngf=32 (repeatable)")
@@ -28,14 +30,15 @@ from t2vbench.errors import UserError
 @click.option("--threads", type=int, default=None,
               help="CPU threads for torch (default: torch's choice; use 1 on a busy shared machine)")
 @click.option("--no-eval", is_flag=True, help="skip the evaluation and leaderboard step")
-def run(model, dataset, protocol, seed, out, resume, overrides, device, judge, threads, no_eval):
-    """Train MODEL on a dataset under a protocol, write samples and checkpoints, evaluate, add a leaderboard row.
+def run(model, dataset, budget, seed, out, resume, overrides, device, judge, threads, no_eval):
+    """Train MODEL on a dataset for a training budget, write samples and checkpoints, evaluate it under the
+    frozen protocol, add a leaderboard row.
 
     \b
     Examples:
-      t2vbench run ircgan --dataset data/smnist4 --protocol smoke
-      t2vbench run tgans-c --dataset data/smnist4 --protocol quick --seed 1
-      torchrun --standalone --nproc-per-node 2 -m t2vbench.cli run ircgan --dataset data/smnist4 --protocol paper
+      t2vbench run ircgan --dataset data/smnist4 --budget smoke
+      t2vbench run tgans-c --dataset data/smnist4 --budget quick --seed 1
+      torchrun --standalone --nproc-per-node 2 -m t2vbench.cli run ircgan --dataset data/smnist4 --budget paper
     """
     from t2vbench.train.config import load_spec
     from t2vbench.train.runner import run as run_training
@@ -47,7 +50,7 @@ def run(model, dataset, protocol, seed, out, resume, overrides, device, judge, t
         import torch
 
         torch.set_num_threads(threads)
-    run_dir = run_training(model, dataset, protocol=protocol, seed=seed, out=out, resume=resume,
+    run_dir = run_training(model, dataset, budget=budget, seed=seed, out=out, resume=resume,
                            overrides=list(overrides), device=device, evaluate=not no_eval, judge=judge)
     click.echo(str(run_dir))
 
@@ -104,9 +107,9 @@ def _check_grammar(caption: str, ds: dict) -> None:
 
 @click.command("list")
 def list_cmd():
-    """Models, datasets and training protocols."""
+    """Models, datasets and training budgets."""
     from t2vbench.registry import DATASETS
-    from t2vbench.train.config import PROTOCOLS, describe, model_names
+    from t2vbench.train.config import describe, model_names
 
     click.echo("models:")
     for name in model_names():
@@ -116,6 +119,6 @@ def list_cmd():
     click.echo("datasets:")
     for name in sorted(DATASETS):
         click.echo(f"  {name}")
-    click.echo("protocols:")
-    for name, text in PROTOCOLS.items():
+    click.echo("budgets:")
+    for name, text in BUDGETS.items():
         click.echo(f"  {name:<12} {text}")

@@ -5,7 +5,9 @@ nothing is averaged away: the Markdown view aggregates mean ± sample std (ddof 
 n. A cell only ever averages seeds: results of another dataset config, protocol version, judge or
 sample count go to a table of their own, and a model trained with two configs shows as two rows.
 A re-run of the same (model, dataset, metric, seeds, training config) replaces the older row
-(latest `date` wins).
+(latest `date` wins). `protocol` / `protocol_version` are the evaluation protocol's; `budget` is the
+training budget (smoke / quick / paper; empty for real data and samples from elsewhere), also part of a
+non-paper model's name (`ircgan@quick`).
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ from pathlib import Path
 
 from t2vbench.errors import UserError
 
-COLUMNS = ["model", "dataset", "dataset_config_sha256", "protocol", "protocol_version", "metric", "value",
-           "eval_seed", "train_seed", "train_config_sha256", "n_samples", "metric_impl", "judge_sha256", "source",
-           "t2vbench_version", "git_commit", "hardware", "date", "results_file"]
+COLUMNS = ["model", "dataset", "dataset_config_sha256", "budget", "protocol", "protocol_version", "metric",
+           "value", "eval_seed", "train_seed", "train_config_sha256", "n_samples", "metric_impl", "judge_sha256",
+           "source", "t2vbench_version", "git_commit", "hardware", "date", "results_file"]
 # preferred column order in the Markdown view; other metrics follow alphabetically
 ORDER = ["caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slot_acc", "action_acc",
          "direction_acc", "caption_acc_heldout", "caption_acc_seen", "motion_com_acc", "temporal_consistency",
@@ -74,6 +76,14 @@ def _damage(r: dict) -> str:
     return f"metric(s) {', '.join(bad)} are not numbers" if bad else ""
 
 
+def budget_of(r: dict) -> str:
+    """The training budget of a results dict: its `budget`, else `info["protocol"]` (where the results
+    in results/quick-smnist4/ record it); "" when there is none."""
+    if "budget" in r:
+        return r["budget"] or ""
+    return str((r.get("info") or {}).get("protocol") or "")
+
+
 def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
     rows: dict = {}
     for path, r in results:
@@ -85,10 +95,11 @@ def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
             impl = (r.get("metric_impl") or {}).get(metric, {})
             row = {
                 "model": r["model"], "dataset": r["dataset"],
-                "dataset_config_sha256": r.get("dataset_config_sha256", ""),
+                "dataset_config_sha256": r.get("dataset_config_sha256", ""), "budget": budget_of(r),
                 "protocol": r.get("protocol", ""), "protocol_version": r["protocol_version"],
                 "metric": metric, "value": float(value),
-                "eval_seed": r.get("eval_seed", ""), "train_seed": "" if r.get("train_seed") is None else r["train_seed"],
+                "eval_seed": r.get("eval_seed", ""),
+                "train_seed": "" if r.get("train_seed") is None else r["train_seed"],
                 "train_config_sha256": str((r.get("info") or {}).get("config_sha256") or ""),
                 "n_samples": r.get("n_samples", ""),
                 "metric_impl": f"{impl.get('name', '')}@{impl.get('version', '')}" if impl else "",
@@ -140,7 +151,8 @@ def aggregate(rows: list[dict]) -> dict:
     None, n)}}}: only seeds are averaged."""
     configs: dict = {}  # a model trained with two configs (e.g. --set) is two rows, never one mean
     for r in rows:
-        configs.setdefault((tuple(str(r[k]) for k in TABLE_KEY), r["model"]), set()).add(r.get("train_config_sha256", ""))
+        table = tuple(str(r[k]) for k in TABLE_KEY)
+        configs.setdefault((table, r["model"]), set()).add(r.get("train_config_sha256", ""))
     groups: dict = {}
     for r in rows:
         table = tuple(str(r[k]) for k in TABLE_KEY)

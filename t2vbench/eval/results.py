@@ -1,8 +1,11 @@
 """The results JSON of one evaluation: what was measured, with what, on what, by which code.
 
-Keys: model, dataset, dataset_config_sha256, protocol, protocol_version, eval_seed, train_seed,
+Keys: model, dataset, dataset_config_sha256, budget, protocol, protocol_version, eval_seed, train_seed,
 code_version, hardware, wall_time_s, judge_sha256, metrics {snake_case: number; `caption_acc` is the
 exact-match caption accuracy}, metric_impl {metric: {name, version}}, skipped {metric: why}, info.
+`protocol` / `protocol_version` name the frozen evaluation protocol; `budget` the training budget the
+model was trained for (`info["budget"]`, which `t2vbench run` records; None for samples from elsewhere
+and for real data).
 """
 from __future__ import annotations
 
@@ -62,6 +65,7 @@ def make_results(*, model: str, manifest: dict, judge, metrics: dict, metric_imp
         "model": model,
         "dataset": manifest["dataset"],
         "dataset_config_sha256": manifest.get("config_sha256"),
+        "budget": (info or {}).get("budget"),
         "protocol": protocol["name"],
         "protocol_version": protocol["version"],
         "protocol_config": protocol,

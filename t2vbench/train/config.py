@@ -1,9 +1,9 @@
-"""Training protocol as data: resolve a model's config for a protocol, apply `--set key=value`, hash it.
+"""Training budgets as data: resolve a model's config for a budget, apply `--set key=value`, hash it.
 
-A config file `baselines/configs/<model>.json` holds `defaults` and per-protocol overrides; a file
-with `inherits` (an ablation) is layered on its parent. Resolution order, later wins:
-parent.defaults, parent.protocols[p], child.defaults, child.protocols[p], --set overrides.
-So an ablation's switch (e.g. lambda_info = 0) survives every protocol.
+A config file `baselines/configs/<model>.json` holds `defaults` and per-budget overrides (`budgets`); a
+file with `inherits` (an ablation) is layered on its parent. Resolution order, later wins:
+parent.defaults, parent.budgets[b], child.defaults, child.budgets[b], --set overrides.
+So an ablation's switch (e.g. lambda_info = 0) survives every budget.
 """
 from __future__ import annotations
 
@@ -14,15 +14,14 @@ from t2vbench.data.format import sha256_json
 from t2vbench.errors import UserError
 from t2vbench.registry import MODELS, configs_dir
 
-PROTOCOLS = {
+BUDGETS = {
     "smoke": "a few iterations at tiny widths: the whole path (train, samples, checkpoint, eval on a few "
              "samples, leaderboard row marked smoke) in < 2 min on CPU; for tests and CI",
-    "quick": "small widths and a CPU budget (<= 30 min per model on one core, batch 16, Adam 5e-4): learns "
-             "the captioned motion; the digit follows the caption in 18-44% of samples (IRC-GAN and RCGAN-c "
-             "with an added caption-conditioned frame head on D2; see README for the numbers)",
+    "quick": "small widths for a CPU (<= 30 min per model on one core, batch 16, Adam 5e-4); IRC-GAN and "
+             "RCGAN-c add a caption-conditioned frame head on D2",
     "paper": "the papers' sizes and budgets (60k iterations, batch 64): for a GPU",
 }
-PROTOCOL_VERSION = 1
+BUDGET_VERSION = 1  # of the budget table: raise it when a budget's settings change
 
 
 def model_names() -> list[str]:
@@ -86,7 +85,8 @@ def apply_override(cfg: dict, path: list[str], value) -> None:
 
 
 ZERO_OK = ("train.bn_recalibrate_batches",)  # 0 turns it off
-OPTIONAL_COUNTS = {"eval.n_samples": 2, "text.pretrain.epochs": 1}  # None (= the protocol's) or at least this
+# None or at least this (eval.n_samples None: the evaluation protocol's count; epochs None: use iters)
+OPTIONAL_COUNTS = {"eval.n_samples": 2, "text.pretrain.epochs": 1}
 
 
 def _same_kind(key: str, default, value):
@@ -117,22 +117,22 @@ def _same_kind(key: str, default, value):
     return value
 
 
-def resolve(name: str, protocol: str = "quick", overrides=()) -> dict:
-    """The full config of `name` under `protocol` with overrides applied (no run-specific fields)."""
-    if protocol not in PROTOCOLS:
-        raise UserError(f"unknown protocol '{protocol}'; choose one of: {', '.join(PROTOCOLS)}")
+def resolve(name: str, budget: str = "quick", overrides=()) -> dict:
+    """The full config of `name` for `budget` with overrides applied (no run-specific fields)."""
+    if budget not in BUDGETS:
+        raise UserError(f"unknown budget '{budget}'; choose one of: {', '.join(BUDGETS)}")
     chain = _chain(name)
     cfg: dict = {}
     for spec in chain:
         cfg = deep_merge(cfg, spec.get("defaults", {}))
-        cfg = deep_merge(cfg, spec.get("protocols", {}).get(protocol, {}))
+        cfg = deep_merge(cfg, spec.get("budgets", {}).get(budget, {}))
     for text in overrides:
         path, value = parse_override(text)
         apply_override(cfg, path, value)
     cfg["name"] = name
     cfg["impl"] = MODELS.impl(name)
-    cfg["protocol"] = protocol
-    cfg["protocol_version"] = PROTOCOL_VERSION
+    cfg["budget"] = budget
+    cfg["budget_version"] = BUDGET_VERSION
     return cfg
 
 

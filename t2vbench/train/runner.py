@@ -1,16 +1,25 @@
-"""`t2vbench run`: train a baseline under a protocol, write samples and checkpoints, evaluate, and put a
-row on the leaderboard.
+"""`t2vbench run`: train a model for a budget, write samples and checkpoints, evaluate, and put a row on
+the leaderboard.
+
+A run is data, `RunSpec`, and one function per phase, each taking the prepared `Run`:
+  prepare(spec)      config, run folder, model (checked against `TextToVideoModel`), dry run, judge check
+  train(run)         stage 1 when the model has one, then the training loop (`until_step` stops early)
+  save_model(run)    final weights (model.pt) and samples
+  evaluate_run(run)  results.json under the frozen evaluation protocol
+  build_leaderboard  OUT/leaderboard.csv and .md from every run's results.json
+`run(...)` (the CLI's) and `execute(spec)` do them all; tests and launchers call them one by one.
 
 Reproducibility: every random draw of a training step (batch order, noise, mismatched captions) is a
 function of (seed, step, rank) — the batch order of an epoch is a permutation seeded by (seed, epoch)
 — so a run resumed from a checkpoint (weights, optimiser moments, step, log accumulator) continues
 exactly as the uninterrupted run would have. The torch RNG state is saved as well, for model code
-that draws from the global generator.
+that draws from the global generator; the checks before training (dry run, judge) leave it as it was,
+so a run trains the same model with or without the evaluation.
 
-Run folder `OUT/<model>-<dataset>-<protocol>-seed<S>/`:
+Run folder `OUT/<model>-<dataset>-<budget>-seed<S>/`:
   config.json      resolved config, its sha256, seed, dataset identity, world size, code version
                    (package version; git commit and dirty flag when run from a checkout)
-  log.jsonl        one line per log interval (stage 1 = text pre-training, stage 2 = GAN)
+  log.jsonl        one line per log interval (stage 1 = pre-training, stage 2 = the training loop)
   samples/         step-XXXXXXX.gif grids (rows: fixed test captions; columns: fixed seeds), captions.txt
   text_encoder.pt  stage-1 result (models with a pre-trained text encoder)
   checkpoints/last.pt  training state for --resume;  model.pt  final weights for `t2vbench sample`
@@ -18,29 +27,35 @@ Run folder `OUT/<model>-<dataset>-<protocol>-seed<S>/`:
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import importlib
 import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from t2vbench.data.format import write_json_atomic
+from t2vbench.baselines.gan import MismatchSampler, meaning_keys
+from t2vbench.data.format import atomic_file, write_json_atomic
 from t2vbench.data.handle import DatasetHandle, open_dataset
 from t2vbench.data.vocab import Vocabulary
 from t2vbench.errors import UserError
+from t2vbench.eval.api import dataset_and_judge, evaluate
+from t2vbench.eval.leaderboard import build, render_markdown
 from t2vbench.eval.results import code_version
+from t2vbench.judge.model import LoadedJudge
 from t2vbench.train import checkpoint as ckpt
 from t2vbench.train import config as C
 from t2vbench.train.distributed import Dist, average_gradients, barrier, broadcast_state, cleanup, setup
+from t2vbench.train.model import TextToVideoModel, TrainBatch, check_model
 from t2vbench.train.samples import write_grid
 
-CKPT_FORMAT = 1
+CKPT_FORMAT = 2  # 2: optimiser and scaler states by name ({"g": ..., "d": ...})
 
 
 def mix_seed(*parts) -> int:
@@ -52,14 +67,24 @@ def log(msg: str) -> None:
     print(f"t2vbench: {msg}", file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def rng_kept():
+    """Leave the global torch RNG as it was: checks before training must not change what it trains."""
+    state = torch.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(state)
+
+
 # ---------------------------------------------------------------- data
 
 class TrainData:
     """The train split held in memory as uint8, plus caption meaning keys for mismatch sampling."""
 
-    def __init__(self, dataset: DatasetHandle):
-        from t2vbench.baselines.gan import MismatchSampler, meaning_keys
-
+    def __init__(self, dataset: DatasetHandle | str | Path):
+        dataset = open_dataset(dataset)
+        self.dataset = dataset
         self.root = dataset.root
         self.manifest = dataset.manifest
         label_names = sorted(self.manifest.get("labels", {}))
@@ -111,8 +136,6 @@ class TrainData:
 
 def sample_captions(dataset: DatasetHandle, k: int):
     """The fixed caption set for sample grids: the first k test captions of distinct meaning."""
-    from t2vbench.baselines.gan import meaning_keys
-
     split = "test" if dataset.has_split("test") else "train"
     names = sorted(dataset.labels)
     cols = dataset.read(split, columns=["tokens", "caption"] + [f"label/{n}" for n in names], limit=4096)
@@ -129,38 +152,19 @@ def sample_captions(dataset: DatasetHandle, k: int):
 
 # ---------------------------------------------------------------- model
 
-def build_model(cfg: dict, vocab_size: int, channels: int):
-    module, attr = cfg["impl"].split(":")
-    cls = getattr(importlib.import_module(module), attr)
+def build_model(cfg: dict, vocab_size: int, channels: int) -> TextToVideoModel:
+    """`cfg["impl"]`'s class built from the config, checked against `TextToVideoModel`."""
+    name, impl = cfg["name"], cfg["impl"]
     try:
-        return cls(cfg, vocab_size, channels)
+        module, attr = impl.split(":")
+        cls = getattr(importlib.import_module(module), attr)
+    except (ValueError, ImportError, AttributeError) as e:
+        raise UserError(f"model '{name}': cannot import its impl '{impl}' ({e})") from None
+    try:
+        model = cls(cfg, vocab_size, channels)
     except (KeyError, ValueError, TypeError) as e:
-        raise UserError(f"the config of model '{cfg['name']}' is invalid: {type(e).__name__}: {e}") from None
-
-
-@torch.no_grad()
-def recalibrate_bn(model, data: TrainData, batch: int, n_batches: int, seed: int, device) -> None:
-    """Re-estimate the generator's BatchNorm statistics as exact averages over n fresh batches.
-
-    Samples and evaluation run G in eval mode so that a sample does not depend on its batch; the
-    running averages kept during training lag the generator, so they are recomputed at the end.
-    """
-    from torch.nn.modules.batchnorm import _BatchNorm
-
-    bns = [m for m in model.generator.modules() if isinstance(m, _BatchNorm)]
-    if not bns or n_batches <= 0:
-        return
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.generator.train()
-    g = torch.Generator().manual_seed(mix_seed(seed, "bn"))
-    for _ in range(n_batches):
-        idx = torch.randint(len(data), (batch,), generator=g)
-        model.generator(model.encode(data.tokens[idx].to(device)), model.noise(batch, g, device))
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
+        raise UserError(f"the config of model '{name}' is invalid: {type(e).__name__}: {e}") from None
+    return check_model(model, f"model '{name}'")
 
 
 def write_samples(model, tokens, captions, path, per_caption: int, fps: int) -> None:
@@ -171,11 +175,191 @@ def write_samples(model, tokens, captions, path, per_caption: int, fps: int) -> 
     write_grid(path, videos.numpy(), [c for c in captions for _ in range(per_caption)], per_caption, fps)
 
 
-# ---------------------------------------------------------------- the run
+def _dry_run(model, data, d) -> None:
+    """Generate two clips and score them, in eval mode, leaving every random state as it was: a config
+    that builds but cannot run (a zero width, a mismatched shape) fails now, not after stage 1."""
+    was_training = model.training
+    model.eval()
+    try:
+        with rng_kept(), torch.no_grad():
+            tokens = data.tokens[:2].to(d.device)
+            video = model.generate(tokens, torch.arange(2))
+            if model.video_text_logit is not None:
+                model.video_text_logit(video.to(d.device), tokens)
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise UserError(f"the model cannot run with this config ({str(e).splitlines()[0][:200]}); "
+                        "check the --set values") from None
+    finally:
+        model.train(was_training)
 
-def run_name(model: str, dataset: str, protocol: str, seed: int) -> str:
-    return f"{model}-{dataset}-{protocol}-seed{seed}"
 
+def _check_evaluation(dataset, judge):
+    """The evaluation's judge and dataset, checked before training rather than after it -> the judge.
+    Building the judge draws from the global RNG; `rng_kept` makes the run's training not depend on it."""
+    try:
+        with rng_kept():
+            return dataset_and_judge(dataset, judge)[1]
+    except UserError as e:
+        raise UserError(f"{e} (or train without the evaluation: --no-eval)") from None
+
+
+# ---------------------------------------------------------------- the run as data
+
+def run_name(model: str, dataset: str, budget: str, seed: int) -> str:
+    return f"{model}-{dataset}-{budget}-seed{seed}"
+
+
+def leaderboard_name(model: str, budget: str) -> str:
+    """The model's name on the leaderboard: the budget is part of it except for `paper`, so smoke and
+    quick rows are marked as such and never replace a full-budget row."""
+    return model if budget == "paper" else f"{model}@{budget}"
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """What to run: `t2vbench run`'s command line as data."""
+
+    model: str
+    dataset: DatasetHandle  # or its folder (prepare opens it)
+    budget: str = "quick"
+    seed: int = 0
+    out: Path = Path("runs")
+    resume: bool = False
+    overrides: tuple[str, ...] = ()
+    device: str | None = None  # cpu or cuda; None: cuda when present
+    progress: bool = True
+    evaluate: bool = True
+    judge: str | Path | None = None  # judge file for the evaluation; None: the dataset's shipped judge
+
+
+@dataclasses.dataclass
+class Run:
+    """A prepared run, what the phases share. It holds the torchrun process group, if any, until
+    `close()`: use it as `with prepare(spec) as run: ...`."""
+
+    spec: RunSpec
+    cfg: dict
+    config_sha256: str
+    dist: Dist
+    data: TrainData
+    dir: Path
+    identity: dict  # config.json
+    model: TextToVideoModel
+    judge: LoadedJudge | None  # the evaluation's, checked by prepare; None without the evaluation
+    grid_tokens: torch.Tensor  # the fixed captions of the sample grids
+    grid_captions: list
+    t_start: float
+    step: int = 0  # the last step trained (train sets it)
+    train_time: float = 0.0  # seconds of training, over every resumed part
+
+    @property
+    def iters(self) -> int:
+        return int(self.cfg["train"]["iters"])
+
+    @property
+    def dataset(self) -> DatasetHandle:
+        return self.data.dataset
+
+    def close(self) -> None:
+        cleanup(self.dist)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run(model_name: str, dataset, *, budget: str = "quick", seed: int = 0, out="runs", resume: bool = False,
+        overrides=(), device: str | None = None, progress: bool = True, evaluate: bool = True,
+        judge=None) -> Path:
+    """Train `model_name` on `dataset` (a folder or a `DatasetHandle`) for `budget`, then (unless
+    `evaluate=False`) evaluate it and rebuild OUT's leaderboard; return the run folder."""
+    return execute(RunSpec(model_name, open_dataset(dataset), budget=budget, seed=seed, out=Path(out),
+                           resume=resume, overrides=tuple(overrides), device=device, progress=progress,
+                           evaluate=evaluate, judge=judge))
+
+
+def execute(spec: RunSpec) -> Path:
+    """Every phase of `spec`, as `t2vbench run` does them (under torchrun on every rank)."""
+    with prepare(spec) as r:
+        train(r)
+        save_model(r)
+        if r.dist.main:
+            if spec.evaluate:
+                evaluate_run(r)
+                build_leaderboard(r.dir.parent)
+            log(f"done: {r.dir} (train {r.train_time:.0f} s, total {time.time() - r.t_start:.0f} s)")
+        return r.dir
+
+
+# ---------------------------------------------------------------- phase 1: set-up
+
+def _prepare_run_dir(run_dir: Path, identity: dict, resume: bool) -> bool:
+    """Check an existing folder against this run; return True when there is state to resume."""
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+            raise UserError(f"{run_dir} exists and is not a t2vbench run; choose another --out")
+        return False
+    if not resume:
+        raise UserError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out or "
+                        "--seed")
+    try:
+        saved = json.loads(cfg_path.read_text())
+    except ValueError as e:
+        raise UserError(f"cannot read {cfg_path}: {e}; delete the run folder to start again") from None
+    for key in ("config_sha256", "seed", "world_size"):
+        if saved.get(key) != identity[key]:
+            raise UserError(f"--resume: {run_dir} was started with another {key} ({saved.get(key)} vs "
+                            f"{identity[key]}); use the same command line, or another --out")
+    if saved.get("dataset", {}).get("config_sha256") != identity["dataset"]["config_sha256"]:
+        raise UserError(f"--resume: {run_dir} was trained on another dataset; pass the same --dataset")
+    return True
+
+
+def prepare(spec: RunSpec) -> Run:
+    """Resolve the config, join the torchrun group (if any), load the data, build the model, and check
+    everything a config or an argument can get wrong (dry run, the evaluation's judge) before the run
+    folder is written: a folder with a config.json would refuse the corrected command line."""
+    t_start = time.time()
+    cfg = C.resolve(spec.model, spec.budget, spec.overrides)
+    chash = C.config_hash(cfg)
+    d = setup(spec.device)
+    try:
+        data = TrainData(spec.dataset)
+        ident = data.identity()
+        run_dir = Path(spec.out) / run_name(spec.model, ident["name"], spec.budget, spec.seed)
+        identity = {"config": cfg, "config_sha256": chash, "seed": spec.seed, "dataset": ident,
+                    "world_size": d.world, "global_batch": int(cfg["train"]["batch"]) * d.world,
+                    "code_version": code_version(), "torch": torch.__version__, "device": d.device.split(":")[0]}
+        has_state = _prepare_run_dir(run_dir, identity, spec.resume)  # read-only on every rank: all fail alike
+        torch.manual_seed(mix_seed(spec.seed, "init"))
+        model = build_model(cfg, data.vocab_size, data.channels).to(d.device)
+        data.indices(spec.seed, 0, int(cfg["train"]["batch"]), d)
+        _dry_run(model, data, d)
+        judge = _check_evaluation(data.dataset, spec.judge) if spec.evaluate else None
+        tokens, captions = sample_captions(data.dataset, int(cfg["samples"]["captions"]))
+        barrier(d)
+        if d.main:
+            try:
+                (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UserError(f"cannot create {run_dir} ({e.strerror or e}); choose another --out") from None
+            if not has_state:
+                write_json_atomic(run_dir / "config.json", identity)
+            with atomic_file(run_dir / "samples" / "captions.txt", "w") as f:
+                f.write("".join(c + "\n" for c in captions))
+        barrier(d)
+        if d.active:
+            broadcast_state(model)
+    except BaseException:
+        cleanup(d)
+        raise
+    return Run(spec, cfg, chash, d, data, run_dir, identity, model, judge, tokens, captions, t_start)
+
+
+# ---------------------------------------------------------------- phase 2: train
 
 class JsonlLog:
     """Append-only JSONL log (rank 0). On resume, lines past the checkpoint are dropped first."""
@@ -204,29 +388,23 @@ class JsonlLog:
                 f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
-def _pretrain_text(model, data, cfg, seed, d, run_dir, jlog, progress):
-    """IRC-GAN stage 1; its result is saved once (text_encoder.pt) and reused on resume."""
-    path = run_dir / "text_encoder.pt"
+def _pretrain(r: Run, stage, jlog: JsonlLog) -> None:
+    """Stage 1; its result is saved once (<stage.name>.pt) and reused on resume."""
+    d, data, seed = r.dist, r.data, r.spec.seed
+    path = r.dir / f"{stage.name}.pt"
     if path.exists():
-        state = ckpt.load(path, map_location=d.device)
-        model.text.load_state_dict(state["state"])
-        log(f"stage 1: loaded the pre-trained text encoder from {path}")
+        stage.load_state_dict(ckpt.load(path, map_location=d.device)["state"])
+        log(f"stage 1: loaded {path}")
         return
-    tp = cfg["text"]["pretrain"]
-    pre = model.pretrainer().to(d.device)
-    if tp.get("iters"):
-        iters = int(tp["iters"])
-    else:
-        iters = max(1, math.ceil(float(tp["epochs"]) * len(data) / (tp["batch"] * d.world)))
-    opt = torch.optim.Adam(pre.parameters(), lr=float(tp["lr"]))
-    every = int(cfg["train"]["log_every"])
-    from tqdm import tqdm
-
+    iters, batch, lr = stage.schedule(len(data), d.world)
+    pre = stage.module().to(d.device)
+    opt = torch.optim.Adam(pre.parameters(), lr=lr)
+    every = int(r.cfg["train"]["log_every"])
     acc: dict = {}
     pre.train()
-    for step in tqdm(range(iters), desc="stage 1 text", disable=not (progress and d.main), file=sys.stderr,
-                     smoothing=0.1):
-        video, tokens = data.batch(data.indices(mix_seed(seed, "stage1"), step, int(tp["batch"]), d), d.device)
+    for step in tqdm(range(iters), desc=f"stage 1 {stage.name}", disable=not (r.spec.progress and d.main),
+                     file=sys.stderr, smoothing=0.1):
+        video, tokens = data.batch(data.indices(mix_seed(seed, "stage1"), step, batch, d), d.device)
         loss, logs = pre.loss(video, tokens)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -239,194 +417,73 @@ def _pretrain_text(model, data, cfg, seed, d, run_dir, jlog, progress):
             n = every if (step + 1) % every == 0 else (step + 1) % every
             jlog.write({"stage": 1, "step": step + 1, **{k: v / n for k, v in acc.items()}})
             acc = {}
-    from t2vbench.baselines.text import code_separation
-
     n = min(len(data), 4096)
-    if cfg["text"].get("whiten"):
-        model.text.fit_whitening(data.tokens[:n].to(d.device), data.keys[:n])
-    sep = code_separation(model.text, data.tokens[:n].to(d.device), data.keys[:n])
-    jlog.write({"stage": 1, "step": iters, **sep})
+    logs, lines = stage.finish(data.tokens[:n].to(d.device), data.keys[:n])
+    jlog.write({"stage": 1, "step": iters, **logs})
     if d.main:
-        log(f"stage 1: caption codes of different meanings are {sep['code_min_dist']:.3f} apart at the least "
-            f"(mean {sep['code_mean_dist']:.3f}, in code RMS units)")
-        if not sep["code_min_dist"] > 0.05:
-            log("warning: stage 1 left two caption meanings with nearly the same code; the generator cannot "
-                "tell them apart (lower text.q_weight or raise text.pretrain.iters)")
-        ckpt.save(path, {"format": CKPT_FORMAT, "kind": "text_encoder", "iters": iters,
-                         "state": model.text.state_dict()})
+        for line in lines:
+            log(line)
+        ckpt.save(path, {"format": CKPT_FORMAT, "kind": stage.name, "iters": iters, "state": stage.state_dict()})
 
 
-def _dry_run(model, data, d) -> None:
-    """Generate two clips and score them, in eval mode, leaving every random state as it was: a config
-    that builds but cannot run (a zero width, a mismatched shape) fails now, not after stage 1."""
-    rng = torch.get_rng_state()
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            tokens = data.tokens[:2].to(d.device)
-            video = model.generate(tokens, torch.arange(2))
-            model.video_text_logit(video.to(d.device), tokens)
-    except (RuntimeError, ValueError, IndexError) as e:
-        raise UserError(f"the model cannot run with this config ({str(e).splitlines()[0][:200]}); "
-                        "check the --set values") from None
-    finally:
-        torch.set_rng_state(rng)
-        model.train(was_training)
+def train(r: Run, until_step: int | None = None) -> int:
+    """Stage 1 when the model has one, then the training loop from the last checkpoint (resume) or step
+    0 up to `until_step` (default: the budget's train.iters); returns the step reached.
 
-
-def _check_evaluation(cfg: dict, dataset, judge):
-    """The evaluation's judge and dataset, checked before training rather than after it -> the judge."""
-    from t2vbench.eval.api import dataset_and_judge
-
-    try:
-        return dataset_and_judge(dataset, judge)[1]
-    except UserError as e:
-        raise UserError(f"{e} (or train without the evaluation: --no-eval)") from None
-
-
-def _prepare_run_dir(run_dir: Path, identity: dict, resume: bool) -> bool:
-    """Check an existing folder against this run; return True when there is state to resume."""
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.exists():
-        if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-            raise UserError(f"{run_dir} exists and is not a t2vbench run; choose another --out")
-        return False
-    if not resume:
-        raise UserError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out or --seed")
-    try:
-        saved = json.loads(cfg_path.read_text())
-    except ValueError as e:
-        raise UserError(f"cannot read {cfg_path}: {e}; delete the run folder to start again") from None
-    for key in ("config_sha256", "seed", "world_size"):
-        if saved.get(key) != identity[key]:
-            raise UserError(f"--resume: {run_dir} was started with another {key} ({saved.get(key)} vs "
-                            f"{identity[key]}); use the same command line, or another --out")
-    if saved.get("dataset", {}).get("config_sha256") != identity["dataset"]["config_sha256"]:
-        raise UserError(f"--resume: {run_dir} was trained on another dataset; pass the same --dataset")
-    return True
-
-
-def run(model_name: str, dataset, *, protocol: str = "quick", seed: int = 0, out="runs", resume: bool = False,
-        overrides=(), device: str | None = None, progress: bool = True, evaluate: bool = True,
-        judge=None, stop_after: int | None = None) -> Path:
-    """Train `model_name` on `dataset` under `protocol`; return the run folder.
-
-    `stop_after` (tests): stop after that many GAN steps as if killed (no save beyond the periodic
-    checkpoints), so that `resume=True` can be checked against an uninterrupted run.
+    Stopping at `until_step` is stopping as a user would: checkpoints only on their schedule
+    (train.ckpt_every), nothing saved beyond it, so the same run with resume=True continues exactly.
     """
-    t_start = time.time()
-    cfg = C.resolve(model_name, protocol, overrides)
-    chash = C.config_hash(cfg)
-    d = setup(device)
-    try:
-        return _run(cfg, chash, model_name, dataset, protocol, seed, Path(out), resume, d, progress, evaluate,
-                    judge, stop_after, t_start)
-    finally:
-        cleanup(d)
-
-
-def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progress, evaluate, judge, stop_after,
-         t_start):
-    dataset = open_dataset(dataset)
-    data = TrainData(dataset)
-    ident = data.identity()
-    run_dir = out / run_name(model_name, ident["name"], protocol, seed)
-    identity = {"config": cfg, "config_sha256": chash, "seed": seed, "dataset": ident, "world_size": d.world,
-                "global_batch": int(cfg["train"]["batch"]) * d.world, "code_version": code_version(),
-                "torch": torch.__version__, "device": d.device.split(":")[0]}
-    has_state = _prepare_run_dir(run_dir, identity, resume)  # read-only on every rank: all fail alike
-    tcfg = cfg["train"]
-    iters, batch = int(tcfg["iters"]), int(tcfg["batch"])
-    # Everything a config or an argument can get wrong fails here, before the run folder is written:
-    # a folder with a config.json would refuse the corrected command line.
-    torch.manual_seed(mix_seed(seed, "init"))
-    model = build_model(cfg, data.vocab_size, data.channels).to(d.device)
-    data.indices(seed, 0, batch, d)
-    _dry_run(model, data, d)
-    if evaluate:
-        judge = _check_evaluation(cfg, dataset, judge)
-    barrier(d)
-    if d.main:
-        try:
-            (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot create {run_dir} ({e.strerror or e}); choose another --out") from None
-        if not has_state:
-            write_json_atomic(run_dir / "config.json", identity)
-    barrier(d)
-
-    if d.active:
-        broadcast_state(model)
-    jlog = JsonlLog(run_dir / "log.jsonl", d.main)
-    near = float(tcfg.get("near_mismatch", 0.0))
-    last = run_dir / "checkpoints" / "last.pt"
-    state = ckpt.load(last, map_location=d.device) if resume and last.exists() else None
-    if state is not None and state.get("config_sha256") != chash:
-        raise UserError(f"{last} belongs to another config; delete it or use another --out")
+    spec, d, model, data, tcfg = r.spec, r.dist, r.model, r.data, r.cfg["train"]
+    seed, iters, batch = spec.seed, r.iters, int(tcfg["batch"])
+    stop = iters if until_step is None else min(iters, int(until_step))
+    jlog = JsonlLog(r.dir / "log.jsonl", d.main)
+    last = r.dir / "checkpoints" / "last.pt"
+    state = ckpt.load(last, map_location=d.device) if spec.resume and last.exists() else None
+    if state is not None and (state.get("config_sha256") != r.config_sha256 or state["format"] != CKPT_FORMAT):
+        raise UserError(f"{last} belongs to another config or t2vbench version; delete it or use another --out")
     start = int(state["step"]) if state else 0
 
-    text_done = (run_dir / "text_encoder.pt").exists()
+    stage = model.pretraining()
+    stage1_done = stage is not None and (r.dir / f"{stage.name}.pt").exists()
     if d.main:
-        jlog.truncate(lambda r: (r.get("stage") == 1 and text_done) or (r.get("stage") == 2 and r["step"] <= start))
-    if model.text_mode == "pretrained":
-        _pretrain_text(model, data, cfg, seed, d, run_dir, jlog, progress)
+        jlog.truncate(lambda row: (row.get("stage") == 1 and stage1_done)
+                      or (row.get("stage") == 2 and row["step"] <= start))
+    if stage is not None:
+        _pretrain(r, stage, jlog)
         barrier(d)
-        model.freeze_text()
+        stage.freeze()
 
-    betas = tuple(tcfg["betas"])
-    opt_g = torch.optim.Adam(model.g_parameters(), lr=float(tcfg["lr_g"]), betas=betas)
-    opt_d = torch.optim.Adam(model.d_parameters(), lr=float(tcfg["lr_d"]), betas=betas)
+    opts = model.optimizers()
     amp = bool(tcfg.get("amp")) and d.device.startswith("cuda")
-    scalers = (torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda")) if amp else (None, None)
+    scalers = {name: torch.amp.GradScaler("cuda") for name in opts} if amp else None
     acc, elapsed = {}, 0.0
     if state is None:  # a fresh stage 2 starts from its own seed, whether or not stage 1 ran in this process
         torch.manual_seed(mix_seed(seed, "stage2"))
     else:
         model.load_state_dict(state["model"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
+        for name, opt in opts.items():
+            opt.load_state_dict(state["optimizers"][name])
         if amp and state.get("scalers"):
-            for s, st in zip(scalers, state["scalers"]):
-                s.load_state_dict(st)
+            for name, s in scalers.items():
+                s.load_state_dict(state["scalers"][name])
         torch.set_rng_state(state["rng"].cpu())
         acc, elapsed = dict(state["log_acc"]), float(state["elapsed"])
-        log(f"resuming {run_dir.name} at step {start}/{iters}")
+        log(f"resuming {r.dir.name} at step {start}/{iters}")
 
-    tokens_fixed, captions_fixed = sample_captions(dataset, int(cfg["samples"]["captions"]))
-    if d.main:
-        (run_dir / "samples" / "captions.txt").write_text("".join(c + "\n" for c in captions_fixed))
     reduce = (lambda ps: average_gradients(ps, d.world)) if d.active else None
-
-    def save_state(step):
-        if not d.main:
-            return
-        ckpt.save(last, {"format": CKPT_FORMAT, "kind": "train", "config_sha256": chash, "step": step,
-                         "model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                         "scalers": [s.state_dict() for s in scalers] if amp else None,
-                         "rng": torch.get_rng_state(), "log_acc": acc, "elapsed": elapsed + time.time() - t0})
-
-    from tqdm import tqdm
-
-    every = int(tcfg["log_every"])
+    near = float(tcfg.get("near_mismatch", 0.0))
+    every, sample_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["sample_every"]), int(tcfg["ckpt_every"])
+    s_cfg = r.cfg["samples"]
     model.train()
-    t0 = time.time()
-    t_log = time.time()
-    bar = tqdm(total=iters, initial=start, desc=f"{model_name} {protocol}", disable=not (progress and d.main),
+    t0 = t_log = time.time()
+    bar = tqdm(total=iters, initial=start, desc=f"{spec.model} {spec.budget}", disable=not (spec.progress and d.main),
                file=sys.stderr, smoothing=0.05)
-    for step in range(start, iters):
-        if stop_after is not None and step >= stop_after:
-            bar.close()
-            return run_dir  # simulated kill: nothing saved beyond the periodic checkpoints
+    for step in range(start, stop):
         idx = data.indices(seed, step, batch, d)
         real, tokens = data.batch(idx, d.device)
         g = torch.Generator().manual_seed(mix_seed(seed, "step", step, d.rank))
-        mis_tokens = data.tokens[data.mismatch.sample(idx, g, near)].to(d.device)
-        z = model.noise(len(idx), g, d.device)
-        from t2vbench.baselines.gan import gan_step
-
-        logs = gan_step(model, real, tokens, mis_tokens, z, opt_d, opt_g, amp=amp, scalers=scalers,
-                        reduce_grads=reduce)
+        mismatched = data.tokens[data.mismatch.sample(idx, g, near)].to(d.device)
+        logs = model.train_step(TrainBatch(real, tokens, mismatched, g), opts, scalers=scalers, reduce_grads=reduce)
         for k, v in logs.items():
             acc[k] = acc.get(k, 0.0) + v
         bar.update(1)
@@ -436,78 +493,78 @@ def _run(cfg, chash, model_name, dataset, protocol, seed, out, resume, d, progre
             row = {k: v / n for k, v in acc.items()}
             now = time.time()
             jlog.write({"stage": 2, "step": done, "it_per_s": round(n / max(now - t_log, 1e-9), 3), **row})
-            bar.set_postfix(d=f"{row['d_loss']:.2f}", g=f"{row['g_loss']:.2f}")
+            bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.endswith("loss")})
             acc, t_log = {}, now
-        if d.main and (done % int(tcfg["sample_every"]) == 0):
-            write_samples(model, tokens_fixed.to(d.device), captions_fixed, run_dir / "samples" / f"step-{done:07d}.gif",
-                          int(cfg["samples"]["per_caption"]), int(cfg["samples"]["fps"]))
-        if done % int(tcfg["ckpt_every"]) == 0 or done == iters:
-            save_state(done)
+        if d.main and done % sample_every == 0:
+            write_samples(model, r.grid_tokens.to(d.device), r.grid_captions,
+                          r.dir / "samples" / f"step-{done:07d}.gif", int(s_cfg["per_caption"]), int(s_cfg["fps"]))
+        if d.main and (done % ckpt_every == 0 or done == iters):
+            ckpt.save(last, {"format": CKPT_FORMAT, "kind": "train", "config_sha256": r.config_sha256,
+                             "step": done, "model": model.state_dict(),
+                             "optimizers": {name: opt.state_dict() for name, opt in opts.items()},
+                             "scalers": {name: s.state_dict() for name, s in scalers.items()} if amp else None,
+                             "rng": torch.get_rng_state(), "log_acc": acc,
+                             "elapsed": elapsed + time.time() - t0})
     bar.close()
-    train_time = elapsed + time.time() - t0
-    check = os.environ.get("T2VBENCH_DDP_CHECK")  # test hook: every rank dumps its parameters
-    if check:
-        ckpt.save(check.format(rank=d.rank), {"format": CKPT_FORMAT, "params": {
-            n: p.detach().cpu() for n, p in model.named_parameters()}})
-    barrier(d)
-    if not d.main:
-        return run_dir
-
-    recalibrate_bn(model, data, batch, int(tcfg.get("bn_recalibrate_batches", 0)), seed, d.device)
-    model.eval()
-    ckpt.save(run_dir / "model.pt", {"format": CKPT_FORMAT, "kind": "model", "config_sha256": chash,
-                                     "run_json": json.dumps(identity), "model": model.state_dict()})
-    write_samples(model, tokens_fixed.to(d.device), captions_fixed, run_dir / "samples" / "final.gif",
-                  int(cfg["samples"]["per_caption"]), int(cfg["samples"]["fps"]))
-    if evaluate:
-        info = {"protocol": protocol, "smoke": protocol == "smoke", "train_seed": seed, "config_sha256": chash,
-                "iterations": iters, "global_batch": batch * d.world, "world_size": d.world,
-                "train_wall_time_s": round(train_time, 1), "run": run_dir.name, "device": d.device.split(":")[0]}
-        evaluate_run(model, cfg, run_dir, dataset, info, judge)
-        build_leaderboard(out_dir=run_dir.parent)
-    log(f"done: {run_dir} (train {train_time:.0f} s, total {time.time() - t_start:.0f} s)")
-    return run_dir
+    r.step = max(start, stop)
+    r.train_time = elapsed + time.time() - t0
+    return r.step
 
 
-def evaluate_run(model, cfg, run_dir: Path, dataset, info: dict, judge=None):
-    """Evaluate with the frozen protocol (t2vbench.eval.evaluate) into run_dir/results.json."""
-    try:
-        from t2vbench.eval import evaluate
-    except ImportError as e:
-        log(f"warning: evaluation is not available in this install ({e}); the run has no results.json")
+# ---------------------------------------------------------------- phase 3: final weights and samples
+
+def save_model(r: Run) -> Path | None:
+    """After the last step: the model's `finish_training`, then model.pt and samples/final.gif (rank 0;
+    every rank waits here for the others first). Returns model.pt's path (None on other ranks)."""
+    if r.step < r.iters:
+        raise UserError(f"{r.dir} stopped at step {r.step} of {r.iters}; train it to the end first (resume it)")
+    barrier(r.dist)
+    if not r.dist.main:
         return None
+    model, device = r.model, r.dist.device
+    model.finish_training(r.data.tokens, torch.Generator().manual_seed(mix_seed(r.spec.seed, "bn")))
+    model.eval()
+    path = r.dir / "model.pt"
+    ckpt.save(path, {"format": CKPT_FORMAT, "kind": "model", "config_sha256": r.config_sha256,
+                     "run_json": json.dumps(r.identity), "model": model.state_dict()})
+    s_cfg = r.cfg["samples"]
+    write_samples(model, r.grid_tokens.to(device), r.grid_captions, r.dir / "samples" / "final.gif",
+                  int(s_cfg["per_caption"]), int(s_cfg["fps"]))
+    return path
+
+
+# ---------------------------------------------------------------- phase 4: evaluate
+
+def evaluate_run(r: Run) -> dict:
+    """Evaluate the trained model under the frozen protocol (t2vbench.eval.evaluate) into
+    <run>/results.json, with the run's dataset handle and judge."""
+    spec, d = r.spec, r.dist
+    info = {"budget": spec.budget, "smoke": spec.budget == "smoke", "train_seed": spec.seed,
+            "config_sha256": r.config_sha256, "iterations": r.iters,
+            "global_batch": int(r.cfg["train"]["batch"]) * d.world, "world_size": d.world,
+            "train_wall_time_s": round(r.train_time, 1), "run": r.dir.name, "device": d.device.split(":")[0]}
+    model = r.model
 
     def generate(tokens, captions, seeds):
         return model.generate(tokens, seeds)
 
     try:
-        return _evaluate(evaluate, generate, model, cfg, run_dir, dataset, info, judge)
+        return evaluate(generate, r.dataset, model=leaderboard_name(r.cfg["name"], spec.budget),
+                        discriminator=model.video_text_logit, discriminator_output="logit",
+                        n_samples=r.cfg["eval"]["n_samples"], batch_size=int(r.cfg["eval"]["batch_size"]),
+                        train_seed=spec.seed, info=info, out=r.dir / "results.json", judge=r.judge,
+                        progress=spec.progress)
     except UserError as e:  # the trained run is saved: say so, and how to evaluate it later
-        raise UserError(f"training finished ({run_dir}) but evaluation failed: {e}. Fix that, then re-run the "
+        raise UserError(f"training finished ({r.dir}) but evaluation failed: {e}. Fix that, then re-run the "
                         "same command with --resume to evaluate") from None
 
 
-def _evaluate(evaluate, generate, model, cfg, run_dir, dataset, info, judge):
-    return evaluate(generate, dataset, model=leaderboard_name(cfg["name"], info["protocol"]),
-                    discriminator=model.video_text_logit, discriminator_output="logit",
-                    n_samples=cfg["eval"]["n_samples"], batch_size=int(cfg["eval"]["batch_size"]),
-                    train_seed=info["train_seed"], info=info, out=run_dir / "results.json", judge=judge)
+# ---------------------------------------------------------------- phase 5: leaderboard
 
-
-def leaderboard_name(model: str, protocol: str) -> str:
-    """The model's name on the leaderboard: the training protocol is part of it except for `paper`, so
-    smoke and quick rows are marked as such and never replace a full-budget row."""
-    return model if protocol == "paper" else f"{model}@{protocol}"
-
-
-def build_leaderboard(out_dir: Path):
+def build_leaderboard(out_dir) -> list | None:
+    """OUT/leaderboard.csv (the record) and leaderboard.md from every OUT/*/results.json."""
     files = sorted(Path(out_dir).glob("*/results.json"))
     if not files:
-        return None
-    try:
-        from t2vbench.eval.leaderboard import build, render_markdown
-    except ImportError as e:
-        log(f"warning: the leaderboard is not available in this install ({e})")
         return None
     rows = build(files, csv_path=Path(out_dir) / "leaderboard.csv")
     try:
