@@ -18,7 +18,6 @@ import tempfile
 import time
 
 
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -33,11 +32,11 @@ def main():
 
     from t2vbench.data.build import make_dataset
     from t2vbench.data.dataset import read_split
+    from t2vbench.data.format import read_manifest
     from t2vbench.eval import api
+    from t2vbench.eval.protocol import SEED_STRIDE
     from t2vbench.judge import reader as rd
     from t2vbench.judge.model import judge_for
-    from t2vbench.eval.protocol import SEED_STRIDE
-    from t2vbench.data.format import read_manifest
 
     torch.set_num_threads(args.threads)
     digits = args.digits

@@ -96,9 +96,9 @@ def _cpu() -> float:
 def one_process(tasks, repeats: int):
     """Per video: plain decode, then extraction, alternating, `repeats` times; sum of per-video bests
     (wall and CPU), so changing machine load hits both sides alike."""
-    from t2vbench.generators.kth.extract import process_video
-
     import cv2
+
+    from t2vbench.generators.kth.extract import process_video
 
     old = cv2.getNumThreads()
     cv2.setNumThreads(1)

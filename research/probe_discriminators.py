@@ -110,7 +110,7 @@ def main():
         mod, logit = build(kind, data.channels, a.ndf, a.d_text)
         opt = torch.optim.Adam(mod.parameters(), lr=5e-4, betas=(0.5, 0.999))
         t0 = time.time()
-        for step in range(a.steps):
+        for _ in range(a.steps):
             idx = torch.randint(len(data), (a.batch,), generator=g)
             v, _ = data.batch(idx, "cpu")
             mis = train_key[data.mismatch.sample(idx, g)]

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from t2vbench.data.dataset import read_split
 from t2vbench.data.format import read_manifest
-from t2vbench.judge import reader as rd
 from t2vbench.eval.caption import multiset_overlap
+from t2vbench.judge import reader as rd
 from t2vbench.judge.model import decode_multiset_read, judge_for
 
 

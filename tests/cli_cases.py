@@ -10,9 +10,9 @@ with, a fragment of the one line it must print on stderr, and the paths it must 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from t2vbench.cli import main
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from t2vbench.registry import MODELS
 from t2vbench.baselines.gan import MismatchSampler, gan_step, meaning_keys, one_attribute_swaps
 from t2vbench.baselines.layers import ChannelMemory
 from t2vbench.baselines.text import TextEncoder, TextPretrainer
 from t2vbench.errors import UserError
+from t2vbench.registry import MODELS
 from t2vbench.train.config import resolve
 from t2vbench.train.runner import build_model
 

@@ -136,7 +136,8 @@ def _one_reader_more(path, meta, before, meta_before):
     assert last < first * 0.9 and {k: v for k, v in meta["loss_first_last"].items() if k != f"read_{n - 1}"} == \
         meta_before["loss_first_last"]
     kept = before.state_dict()
-    assert all(torch.equal(v, kept[k]) for k, v in after.state_dict().items() if not k.startswith(f"extra_readers.{n - 2}."))
+    assert all(torch.equal(v, kept[k]) for k, v in after.state_dict().items()
+               if not k.startswith(f"extra_readers.{n - 2}."))
     assert not torch.equal(after.readers[-2].out.weight, after.readers[-1].out.weight)
     return after
 
@@ -388,7 +389,9 @@ def test_chunked_inference_is_bit_identical_and_whole_batch_in_training():
     with torch.no_grad():
         for module in (judge.encoder, judge.locator):
             whole, chunked = module(frames), rd.by_chunks(module, frames, 128)
-            for a, b in zip(whole if isinstance(whole, tuple) else [whole], chunked if isinstance(chunked, tuple) else [chunked]):
+            pairs = zip(whole if isinstance(whole, tuple) else [whole],
+                        chunked if isinstance(chunked, tuple) else [chunked])
+            for a, b in pairs:
                 assert torch.equal(a, b)
         video = torch.rand(5, 16, 1, 64, 64, generator=g) * (torch.rand(5, 16, 1, 64, 64, generator=g) < 0.2)
         fast = judge(video)

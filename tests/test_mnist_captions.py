@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from checks import centre_of_mass, check_track, parse_caption
+
 from t2vbench.data.dataset import read_split
 from t2vbench.data.format import read_manifest
 from t2vbench.digits import load_digits
@@ -70,7 +70,8 @@ def test_single_digit_captions_match_centre_of_mass(make, name, pool_lookup):
             mass = video.reshape(len(video), -1).sum(1, dtype=np.int64)
             assert np.all(mass == mass[0]), f"ink lost at the edge: {caption}"
             check_track(centre_of_mass(video), first, link, second)
-            assert digit in pool_lookup[split].get(_tight(video[0]), ()), f"frame 0 is no {split} MNIST {digit}: {caption}"
+            assert digit in pool_lookup[split].get(_tight(video[0]), ()), \
+                f"frame 0 is no {split} MNIST {digit}: {caption}"
 
 
 @pytest.mark.parametrize("name", ["dmnist4", "dmnist2"])
@@ -95,7 +96,7 @@ def _check_double(data, lookup):
         assert len(slots) == 2
         pos = traj.astype(int)  # (S, T, 2) top-left (x, y)
         assert pos.min() >= 0 and pos[..., 0].max() <= W - 28 and pos[..., 1].max() <= H - 28
-        for s, (digit, first, link, second) in enumerate(slots):
+        for s, (_, first, link, second) in enumerate(slots):
             check_track(pos[s].astype(float), first, link, second)
         patches = separate(video, pos)
         if patches is None:

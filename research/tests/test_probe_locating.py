@@ -41,7 +41,8 @@ def test_probe_runs_and_reports_every_reading(make, probe_script, tiny_reader_ju
     bands = [line.split()[-3:] for line in out.stdout.splitlines() if " px (" in line]
     assert len(bands) == 3, out.stdout  # the largest-distance bands split the videos and both readings' misreads
     assert sum(int(b[0]) for b in bands) == 64
-    assert [sum(int(b[i]) for b in bands) for i in (1, 2)] == [int(rows[k][0]) for k in ("as shipped", "true positions")]
+    want = [int(rows[k][0]) for k in ("as shipped", "true positions")]
+    assert [sum(int(b[i]) for b in bands) for i in (1, 2)] == want
     frames = [line.split() for line in out.stdout.splitlines() if " px " in line and " px (" not in line]
     assert len(frames) == 6 and sum(int(f[-2]) for f in frames) == 64 * 16, out.stdout
     bad = subprocess.run([sys.executable, str(script), "--dataset", str(make("smnist2", n=256, n_test=64))],

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 
-
 def test_probe_runs_and_reports_every_reading(make, probe_script):
     script, _ = probe_script("probe_digit_reading")
     root = make("dmnist2", n=64, n_test=32, seed=5)

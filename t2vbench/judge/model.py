@@ -186,7 +186,8 @@ class Judge(nn.Module):
         """Most probable multiset of exactly S cells from count logits (B, n, S + 1) -> (B, S) sorted ids.
         Cell id = value ids of the attributes in C order (`caption.cells_of`). With arch["frame_vote"]
         = w > 0 and the per-frame count logits (B, T, K, S + 1), each multiset's score also gets w x
-        the summed per-frame log-odds of the first-attribute counts it implies (`decode_multiset_voted`); w = 0 / absent (format 1 and 2 judges): the cells alone."""
+        the summed per-frame log-odds of the first-attribute counts it implies (`decode_multiset_voted`);
+        w = 0 / absent (format 1 and 2 judges): the cells alone."""
         w = float(self.arch.get("frame_vote", 0.0))
         if w > 0 and frame_logits is not None:
             return decode_multiset_voted(logits, frame_logits, self.slots, w)
@@ -255,7 +256,8 @@ def as_float_video(videos, channels: int | None = None) -> torch.Tensor:
     """uint8 (B, T, H, W, C) array/tensor or float (B, T, C, H, W) in [0, 1] -> float32 (B, T, C, H, W)."""
     v = torch.as_tensor(videos) if not isinstance(videos, torch.Tensor) else videos
     if v.ndim != 5:
-        raise UserError(f"videos must be 5-D, uint8 (B, T, H, W, C) or float (B, T, C, H, W); got shape {tuple(v.shape)}")
+        raise UserError("videos must be 5-D, uint8 (B, T, H, W, C) or float (B, T, C, H, W); "
+                        f"got shape {tuple(v.shape)}")
     if v.dtype == torch.uint8:
         return v.permute(0, 1, 4, 2, 3).float().div_(255.0)
     if not v.is_floating_point():
@@ -337,7 +339,8 @@ def load_judge(path) -> LoadedJudge:
         judge = Judge(payload["arch"], payload["labels"], payload["slots"])
         judge.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     except (RuntimeError, ValueError, KeyError, AttributeError, TypeError, EOFError, pickle.UnpicklingError) as e:
-        why = "torch.load cannot read it" if isinstance(e, pickle.UnpicklingError) else str(e).strip().splitlines()[0][:160]
+        why = ("torch.load cannot read it" if isinstance(e, pickle.UnpicklingError)
+               else str(e).strip().splitlines()[0][:160])
         raise UserError(f"{path} is not a t2vbench judge ({why}); retrain it with `t2vbench judge train`") from None
     judge.eval()
     return LoadedJudge(judge, sha256_bytes(data), json.loads(payload["meta_json"]), str(path))

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 class Locator(nn.Module):
     """Frames (M, C, H, W) -> centre logits (M, H/4, W/4) and offsets in [0, 1) (M, 2, H/4, W/4): a digit
     whose centre is at pixel c lies in cell floor(c / 4) at offset frac(c / 4). Four 3x3 convs (two
-    with stride 2, one dilated; receptive field 31 px; ~1.5M multiply-adds a frame) on the raw frame: the judge's encoder maps,
-    pooled for reading digits at stride 8, located them to ~6 px."""
+    with stride 2, one dilated; receptive field 31 px; ~1.5M multiply-adds a frame) on the raw frame:
+    the judge's encoder maps, pooled for reading digits at stride 8, located them to ~6 px."""
 
     def __init__(self, in_channels: int, width: int = 16):
         super().__init__()
@@ -165,7 +165,8 @@ def _match(ink, centre, ref, digit: int, radius: int):
     which = torch.arange(M).repeat_interleave(S * Kc)
     region = crop(padded[:, None], centre.reshape(-1, 2).clamp(0, min(H, W) - digit), side, which)[:, 0]
     windows = region.view(M, S, Kc, side, side).unfold(3, digit, 1).unfold(4, digit, 1)  # (M, S, Kc, n, n, d, d)
-    short = torch.sub(ref[:, :, None, None, None], windows, out=ref.new_empty(windows.shape))  # contiguous: one sum order
+    # contiguous: one summation order
+    short = torch.sub(ref[:, :, None, None, None], windows, out=ref.new_empty(windows.shape))
     missing = short.clamp_(min=0).sum(dim=(-1, -2)).view(M, S, Kc * n * n)
     cost = missing / ref.sum(dim=(-1, -2)).clamp(min=1e-6)[:, :, None]
     best = cost.argmin(dim=-1)  # (M, S); ties: the first candidate
