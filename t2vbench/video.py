@@ -1,4 +1,5 @@
-"""Video export for people: captioned clip grids as GIFs (Pillow only; no ffmpeg, no torchvision)."""
+"""Video export for people: captioned clip grids as GIFs, or their first frame as PNG / JPEG (Pillow
+only; no ffmpeg, no torchvision)."""
 from __future__ import annotations
 
 import textwrap
@@ -45,12 +46,35 @@ def caption_grid(videos: np.ndarray, captions=None, cols: int = 4, scale: int = 
     return grid
 
 
+FORMATS = {".gif": "GIF", ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def image_format(path) -> str:
+    """Pillow's format for `path`'s extension; an unknown one is refused (one line)."""
+    from t2vbench.errors import UserError
+
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UserError(f"--out {path}: unknown image type {Path(path).suffix or '(no extension)'!r}; use .gif (the "
+                        "clips playing), or .png / .jpg (their first frame)")
+    return fmt
+
+
 def save_gif(frames: np.ndarray, path, fps: float = 8.0) -> Path:
     """Write (T, H, W) uint8 frames as a looping GIF, atomically."""
+    return _save(frames, path, fps, "GIF")
+
+
+def save_preview(frames: np.ndarray, path, fps: float = 8.0) -> Path:
+    """Write (T, H, W) uint8 frames in the format `path`'s extension names: a looping GIF, or the first
+    frame as PNG or JPEG."""
+    return _save(frames, path, fps, image_format(path))
+
+
+def _save(frames, path, fps: float, fmt: str) -> Path:
     from PIL import Image
 
-    from t2vbench.data.format import atomic_file
-    from t2vbench.errors import UserError
+    from t2vbench.data.format import atomic_file, cannot_write
 
     path = Path(path)
     images = [Image.fromarray(f) for f in np.asarray(frames, np.uint8)]
@@ -58,8 +82,10 @@ def save_gif(frames: np.ndarray, path, fps: float = 8.0) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(path) as f:
-            images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+            if fmt == "GIF":
+                images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+            else:
+                images[0].save(f, format=fmt)
     except OSError as e:
-        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
-        raise UserError(f"cannot write {path} ({why}); choose another --out") from None
+        raise cannot_write(path, e) from None
     return path

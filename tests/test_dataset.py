@@ -20,7 +20,8 @@ def test_item_layout(make):
     assert item["video"].shape == (16, 1, 64, 64) and item["video"].dtype == torch.float32
     assert 0.0 <= item["video"].min() and item["video"].max() <= 1.0
     raw = read_split(root, "test", columns=["video", "caption", "label/digit"])
-    assert torch.equal((item["video"] * 255).round().to(torch.uint8).permute(0, 2, 3, 1), torch.from_numpy(raw["video"][3]))
+    back = (item["video"] * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+    assert torch.equal(back, torch.from_numpy(raw["video"][3]))
     assert item["caption"] == raw["caption"][3] and ds.vocab.decode(item["tokens"]) == item["caption"]
     assert item["labels"]["digit"].tolist() == raw["label/digit"][3].tolist()
     assert ds[-1]["index"] == 499
@@ -60,8 +61,10 @@ def test_corrupt_shard_gives_a_clear_error(make, tmp_path):
     shutil.copytree(make("smnist4", n=3000, n_test=1000), root)
     shard = root / "test-00000-of-00001.h5"
     shard.write_bytes(shard.read_bytes()[:5000])
-    with pytest.raises(UserError, match="corrupt shard"):
+    with pytest.raises(UserError, match="does not match its sha256 in the manifest"):
         VideoTextDataset(root, "test")[0]
+    with pytest.raises(UserError, match="corrupt shard"):  # unchecked, the read itself fails cleanly
+        VideoTextDataset(root, "test", verify=False)[0]
     with pytest.raises(UserError, match="no split"):
         VideoTextDataset(root, "valid")
 

@@ -44,6 +44,7 @@ from t2vbench.generators.kth.sequences import parse_numbers
 USED_ACTIONS = ("walking", "running", "handwaving", "boxing")
 CLASSES = ("walking from left to right", "walking from right to left", "running from left to right",
            "running from right to left", "waving hands", "boxing")
+_CLASS_PARTS = (("walking", 1), ("walking", -1), ("running", 1), ("running", -1), ("handwaving", 0), ("boxing", 0))
 DIRECTIONS = ("left to right", "right to left", "none")
 SCENARIOS = ("d1 outdoors", "d2 outdoors, scale variation", "d3 outdoors, different clothes", "d4 indoors")
 NAMED_SPLITS = {
@@ -302,6 +303,14 @@ class KTH4(DatasetBuilder):
             print(f"kth4: warning: {' and '.join(what)}, in {', '.join(s + '_uncomp.avi' for s in short[:5])}"
                   f"{f' and {len(short) - 5} more videos' if len(short) > 5 else ''}: a frame or two over is usual "
                   "for KTH, more suggests a truncated file (all in source.extraction.notes)", file=sys.stderr)
+        damaged = [(r.stem, r.decoder_errors) for r in results if r.decoder_errors]
+        if damaged:
+            stem, errors = damaged[0]
+            print(f"kth4: warning: the video decoder reported errors in {len(damaged)} file(s), whose frames it "
+                  f"patched over: {', '.join(s + '_uncomp.avi' for s, _ in damaged[:5])}"
+                  f"{f' and {len(damaged) - 5} more' if len(damaged) > 5 else ''} (first: {stem}_uncomp.avi: "
+                  f"{errors[0]!r}, {len(errors)} errors); re-extract them from the KTH zips and run again with "
+                  "--overwrite", file=sys.stderr)
         return out
 
     def _make_source(self, cfg, files, seq, stats) -> dict:
@@ -364,6 +373,19 @@ class KTH4(DatasetBuilder):
                    if cfg["caption_style"] == "person" else "Captions do not name the person.")
                 + f" Split by person ({cfg['kth_split']}): train persons {_span(cfg['train_persons'])}, test "
                 f"persons {_span(cfg['test_persons'])}. A horizontal flip of a clip swaps its direction.")
+
+    def captions_of(self, cfg: dict, labels: dict) -> list[str]:
+        """From label/action (and label/person with --caption-style person); a label/direction that
+        disagrees with the action gives a caption that says so, which matches no real one."""
+        out = []
+        for a, d, p in zip(np.asarray(labels["action"])[:, 0].tolist(), np.asarray(labels["direction"])[:, 0].tolist(),
+                           np.asarray(labels["person"])[:, 0].tolist()):
+            action, sign = _CLASS_PARTS[a]
+            if d != (0 if sign > 0 else 1 if sign < 0 else 2):
+                out.append(f"(label/direction {d} does not go with label/action {a})")
+            else:
+                out.append(caption(action, sign, p + 1, cfg["caption_style"]))
+        return out
 
     def render(self, cfg: dict, split: str, start: int, stop: int) -> dict:
         clips = self._extract(cfg)[split]

@@ -25,12 +25,17 @@ walks too slowly (a property of the motion, not of the measurement) keeps the cl
 on their own frames: telling the two halves of a turn apart is what the per-clip decision is for.
 
 A decode error mid-file is an error naming the file; a file that simply ends early (truncated) makes
-the ranges past its end clamped or dropped, counted in the provenance and warned about by name.
+the ranges past its end clamped or dropped, counted in the provenance and warned about by name. The
+errors FFmpeg reports while it conceals damage (`ac-tex damaged at 3 5`, written to the process's
+stderr with no file name) are caught per video and warned about with the file's name.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,14 +73,69 @@ def windows(ranges, n_frames: int, frames: int, step: int = 1):
 TRUNCATED_BY = 2  # frames the header may overstate (usual for KTH); beyond that the file was cut
 
 
-def decode(path, keep=None):
+FFMPEG_ERROR = 16  # AV_LOG_ERROR: FFmpeg's errors, not its warnings (e.g. DivX's "packed B frames")
+# OpenCV reads this once, when its FFmpeg backend first starts (fixture.py sets it too): FFmpeg's lines
+# then carry their level, "[OPENCV:FFMPEG:16] ac-tex damaged at 3 5"; untagged lines, "[mpeg4 @ 0x5..]
+# ...", are FFmpeg's own, where the backend had started before
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(FFMPEG_ERROR))
+_TAGGED = re.compile(r"\[OPENCV:FFMPEG:(\d+)\]\s*(.*)")
+_UNTAGGED = re.compile(r"\[\w+ @ 0x[0-9a-fA-F]+\]\s*(.*)")
+
+
+def _decoder_error(line: str) -> str | None:
+    m = _TAGGED.search(line)
+    if m:
+        return m.group(2) if int(m.group(1)) <= FFMPEG_ERROR else ""
+    m = _UNTAGGED.match(line)
+    return m.group(1) if m else None
+
+
+@contextmanager
+def _native_output(lines: list):
+    """Collect what native code (FFmpeg via OpenCV's log, on stdout or stderr) writes to file descriptors
+    1 and 2 meanwhile into `lines`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            for fd, old in zip((1, 2), saved):
+                os.dup2(old, fd)
+                os.close(old)
+            tmp.seek(0)
+            lines += tmp.read().decode(errors="replace").splitlines()
+
+
+def decode(path, keep=None, decoder_errors: list | None = None):
     """Decode `path` to the end; return (n_frames, ids, gray) where gray[k] (H, W) uint8 is frame ids[k]
     (0-based) for every frame in `keep` (all when None). Other frames are grabbed but not converted.
     `keep` may be a function of the container's frame-count hint (never trusted as the length). A file
     that decodes more than TRUNCATED_BY frames short of its header was cut: its last decoded frame is
-    dropped (a clamped range then names the file in the run's warning)."""
+    dropped (a clamped range then names the file in the run's warning). `decoder_errors`: a list that
+    receives the errors FFmpeg reported while decoding (it conceals damage and goes on)."""
     import cv2
 
+    native: list = []
+    try:
+        with _native_output(native):
+            return _decode(cv2, path, keep)
+    except cv2.error as e:
+        why = (str(e).strip().splitlines() or ["cv2.error"])[-1][:120]
+        raise UserError(f"{path}: OpenCV cannot decode it ({why}); re-extract it from the KTH zip") from None
+    finally:
+        found = [_decoder_error(ln) for ln in native]
+        if decoder_errors is not None:
+            decoder_errors += [e for e in found if e]
+        other = [ln for ln, e in zip(native, found) if e is None]
+        if other:  # not the decoder's: pass it on
+            print("\n".join(other), file=sys.stderr)
+
+
+def _decode(cv2, path, keep):
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise UserError(f"OpenCV cannot open {path}; is it a complete KTH AVI? (re-extract it from the zip)")
@@ -161,6 +221,7 @@ class VideoResult:
     notes: list = field(default_factory=list)
     past_end: list = field(default_factory=list)  # ranges (a, b) starting after the decoded end: dropped
     clamped: list = field(default_factory=list)  # ranges (a, b) ending after it: cut at n_frames
+    decoder_errors: list = field(default_factory=list)  # what FFmpeg reported while concealing damage
 
 
 def _background_sample(n_hint: int) -> set:
@@ -181,12 +242,13 @@ def process_video(task: VideoTask) -> VideoResult:
         sample.update(_background_sample(hint) if hint > 0 else ())
         return keep | sample if hint > 0 else None
 
-    n, ids, gray = decode(task.path, with_background if loco else keep)
+    decoder_errors: list = []
+    n, ids, gray = decode(task.path, with_background if loco else keep, decoder_errors)
     wins, notes = windows(task.ranges, n, task.frames, task.step)
     offsets = np.arange(task.frames) * task.step
     res = VideoResult(task.stem, n, [], [], [], [], [], None, notes=notes,
                       past_end=[(a, b) for a, b in task.ranges if a > n],
-                      clamped=[(a, b) for a, b in task.ranges if a <= n < b])
+                      clamped=[(a, b) for a, b in task.ranges if a <= n < b], decoder_errors=decoder_errors)
     if loco:
         from t2vbench.generators.kth.direction import Motion
 

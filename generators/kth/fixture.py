@@ -24,6 +24,8 @@ import numpy as np
 
 from t2vbench.errors import UserError
 
+# FFmpeg's log lines with their level (extract.py reads them; OpenCV reads this once, at its first video)
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "16")
 W, H, FPS = 160, 120, 25
 LOCOMOTION = ("walking", "running", "jogging")
 DEFAULT_ACTIONS = ("walking", "running", "handwaving", "boxing")
@@ -230,20 +232,31 @@ def render_video(person: int, action: str, scenario: int, seed: int = 0, passes:
 
 
 def write_avi(path, frames: np.ndarray, codec: str = "XVID") -> None:
-    """Write gray frames as a 3-channel AVI (like KTH), atomically."""
+    """Write gray frames as a 3-channel AVI (like KTH), atomically. OpenCV's writer drops frames it
+    cannot write with no error (a full disk): the file's frame count is read back before it is kept."""
     import cv2
 
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.avi")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), FPS, (W, H), True)
-    if not writer.isOpened():
-        raise UserError(f"OpenCV cannot write {codec} AVIs here; try codec 'FFV1' or 'MJPG'")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # not one warning per lost frame
     try:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), FPS, (W, H), True)
+        if not writer.isOpened():
+            tmp.touch()  # says why when the folder is the cause (an OSError), else it is the codec
+            raise UserError(f"OpenCV cannot write {codec} AVIs here; try codec 'FFV1' or 'MJPG'")
         for f in frames:
             writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
         writer.release()
+        cap = cv2.VideoCapture(str(tmp))
+        written = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        cap.release()
+        if written != len(frames):
+            raise UserError(f"cannot write {path}: OpenCV wrote {written} of its {len(frames)} frames (is the disk "
+                            "full?); free space on that disk or choose another --out")
         os.replace(tmp, path)
     finally:
+        cv2.utils.logging.setLogLevel(level)
         if tmp.exists():
             tmp.unlink()
 

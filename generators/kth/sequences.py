@@ -18,10 +18,14 @@ from t2vbench.errors import UserError
 ACTIONS = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
 SEQUENCES_FILE = "00sequences.txt"
 
-_NAME = re.compile(r"person(\d{2})_([a-z]+)_d(\d)")
-_DATA = re.compile(r"^(person\d+_[A-Za-z]+_d\d+)(?:_uncomp(?:\.avi)?)?(\s.*)?$")
-_RANGES = re.compile(r"^\d+\s*-\s*\d+(?:\s*,?\s*\d+\s*-\s*\d+)*\s*,?$")
-_PAIR = re.compile(r"(\d+)\s*-\s*(\d+)")
+# ASCII digits only ([0-9], not \d, which takes any script's digits as well), numbers of at most 9
+_NAME = re.compile(r"person([0-9]{2})_([a-z]+)_d([0-9])")
+_DATA = re.compile(r"^(person[0-9]+_[A-Za-z]+_d[0-9]+)(?:_uncomp(?:\.avi)?)?(\s.*)?$")
+_N = r"[0-9]{1,9}"
+# ranges apart by a comma or by spaces, never by nothing: one way to read a line, so a line that is
+# not ranges fails at once (a pattern with two ways fails in exponential time)
+_RANGES = re.compile(rf"^{_N}\s*-\s*{_N}(?:(?:\s*,\s*|\s+){_N}\s*-\s*{_N})*(?:\s*,)?$")
+_PAIR = re.compile(rf"({_N})\s*-\s*({_N})")
 _MISSING = re.compile(r"^\*?\s*missing\s*\*?$", re.IGNORECASE)
 
 
@@ -96,7 +100,8 @@ def parse_sequences(text: str, source: str = SEQUENCES_FILE) -> Sequences:
             continue
         m = _DATA.match(line)
         if m is None:
-            if re.match(r"person\d", line, re.IGNORECASE) or re.search(r"frames|\d+\s*-\s*\d+", line, re.IGNORECASE):
+            if re.match(r"person[0-9]", line, re.IGNORECASE) or re.search(r"frames|[0-9]\s*-\s*[0-9]", line,
+                                                                               re.IGNORECASE):
                 errors.append((number, raw, "a data line must start with a name like person01_walking_d1"))
             continue  # header text, including the 'Training: person11, 12, ...' split lines
         name = parse_name(m.group(1))
@@ -144,7 +149,7 @@ def parse_numbers(text: str, lo: int, hi: int, what: str) -> list[int]:
     """'1-3,17' -> [1, 2, 3, 17], each within lo..hi; `what` names the option in errors."""
     out = set()
     for item in filter(None, (x.strip() for x in text.split(","))):
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
+        m = re.fullmatch(r"([0-9]{1,6})(?:\s*-\s*([0-9]{1,6}))?", item)
         if not m:
             raise UserError(f"--{what}: cannot read {item!r}; write e.g. '1-3,17'")
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))

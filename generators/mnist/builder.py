@@ -122,6 +122,10 @@ class MovingMNIST(DatasetBuilder):
                 f"order is caption order. 'left/right' is the x (column) axis, 'up/down' the y (row) axis, 'up' = "
                 f"towards row 0.")
 
+    def captions_of(self, cfg: dict, labels: dict) -> list[str]:
+        return cap.captions(np.asarray(labels["digit"], np.int64), np.asarray(labels["motion"], np.int64),
+                            cfg["motions"])
+
     def render(self, cfg: dict, split: str, start: int, stop: int, out: np.ndarray | None = None) -> dict:
         """Columns of videos [start, stop); `out` (N, T, H, W) is an optional buffer to render into
         (the shard writer reuses one: fresh 100 MB allocations cost more in page faults than rendering)."""

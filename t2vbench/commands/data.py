@@ -36,7 +36,9 @@ from t2vbench.errors import UserError
 @click.option("--num-shards", type=int, default=1, show_default=True,
               help="Number of slices the shards are split into across jobs; then run once more with --finalize.")
 @click.option("--finalize", is_flag=True, help="Check that all shards exist and write manifest.json.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing dataset in OUT/NAME.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing dataset in OUT/NAME (deletes only files t2vbench wrote; anything else there "
+                   "makes it refuse).")
 @click.option("--level", type=click.IntRange(1, 9), default=1, show_default=True,
               help="gzip level of the video chunks (1 is 2x faster to write than 4 for ~30% more bytes).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -58,7 +60,8 @@ def make_dataset(name, out, workers, shard_size, shard_index, num_shards, finali
       t2vbench make-dataset smnist4 --n 1000000 --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
       t2vbench make-dataset smnist4 --n 1000000 --num-shards 8 --finalize
 
-    An interrupted run leaves no half-written shard; re-run the same command to finish it.
+    An interrupted run leaves no half-written shard; re-run the same command to finish it
+    (a shard is kept only if it is what this config renders). One run at a time writes OUT/NAME.
     """
     from t2vbench.registry import dataset_builder
 
@@ -100,67 +103,77 @@ def _columns(f) -> list[str]:
 
 @click.command()
 @click.argument("path", type=click.Path())
-@click.option("--verify", is_flag=True, help="Recompute every shard's sha256 against the manifest.")
-@click.option("--examples", type=int, default=3, show_default=True, help="Captions to show per split.")
+@click.option("--verify", is_flag=True,
+              help="Check that the shards are the dataset the manifest describes (sha256, root attributes, counts) "
+                   "and the manifest the one make-dataset wrote (config sha256, vocabulary and labels against the "
+                   "captions).")
+@click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Captions to show per split.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead.")
 def info(path, verify, examples, as_json):
     """Counts, shapes, example captions and provenance of the dataset at PATH."""
-    from t2vbench.data.format import corrupt, open_shard, sha256_file
+    from t2vbench.data.format import corrupt, open_shard
 
     dataset = _open_dataset(path)
     root, m = dataset.root, dataset.manifest
+    if verify:  # before printing anything: a damaged dataset is one line
+        from t2vbench.data.verify import verify_dataset
+
+        checked = verify_dataset(root, m)
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return
-    click.echo(f"{m['dataset']}  (generator {m['generator']} {m['generator_version']}, format {m['format_version']}, "
-               f"t2vbench {m['t2vbench_version']})")
-    click.echo(f"config sha256 {m['config_sha256']}")
-    click.echo("config: " + ", ".join(f"{k}={v}" for k, v in sorted(m["config"].items())))
+    lines = [f"{m['dataset']}  (generator {m['generator']} {m['generator_version']}, format {m['format_version']}, "
+             f"t2vbench {m['t2vbench_version']})",
+             f"config sha256 {m['config_sha256']}",
+             "config: " + ", ".join(f"{k}={v}" for k, v in sorted(m["config"].items()))]
     src = m.get("source", {})
-    short = {k: (f"[{len(v)} entries]" if isinstance(v, (list, dict)) and len(str(v)) > 80 else v) for k, v in src.items()}
-    click.echo("source: " + ", ".join(f"{k}={v}" for k, v in short.items()) + "  (--json for all)")
-    click.echo(f"vocabulary: {len(m['vocabulary']) + 4} ids ({' '.join(m['vocabulary'])})")
+    short = {k: (f"[{len(v)} entries]" if isinstance(v, (list, dict)) and len(str(v)) > 80 else v)
+             for k, v in src.items()}
+    lines.append("source: " + ", ".join(f"{k}={v}" for k, v in short.items()) + "  (--json for all)")
+    lines.append(f"vocabulary: {len(m['vocabulary']) + 4} ids ({' '.join(m['vocabulary'])})")
     for split, s in m["splits"].items():
         nbytes = sum(x["bytes"] for x in s["shards"])
-        click.echo(f"\n[{split}] {s['count']} videos, {len(s['shards'])} shard(s), {nbytes / 1e6:.1f} MB")
+        lines.append(f"\n[{split}] {s['count']} videos, {len(s['shards'])} shard(s), {nbytes / 1e6:.1f} MB")
         for k, entry in enumerate(s["shards"]):
             p = root / entry["file"]
             try:
                 with open_shard(p) as f:
                     if k == 0:
-                        for key in _columns(f):
-                            click.echo(f"  {key:16s} {str(f[key].dtype):8s} {f[key].shape}")
-                        for c in f["caption"].asstr()[:examples]:
-                            click.echo(f"  e.g. \"{c}\"")
-                    if f["video"].shape[0] != entry["count"]:
-                        raise UserError(f"{p} holds {f['video'].shape[0]} videos, the manifest says {entry['count']}; "
-                                        "regenerate with --overwrite")
+                        lines += [f"  {key:16s} {str(f[key].dtype):8s} {f[key].shape}" for key in _columns(f)]
+                        lines += [f"  e.g. \"{c}\"" for c in f["caption"].asstr()[:examples]]
+                    rows = f["video"].shape[0]
             except (OSError, KeyError) as e:
                 raise corrupt(p, e) from None
-            if verify and sha256_file(p) != entry["sha256"]:
-                raise UserError(f"{p} does not match its sha256 in the manifest; regenerate with --overwrite")
+            if rows != entry["count"]:
+                raise UserError(f"{p} holds {rows} videos, the manifest says {entry['count']}; regenerate with "
+                                "--overwrite")
     if verify:
-        click.echo("\nall shards match their sha256")
+        lines.append(f"\nall shards match their sha256 and the manifest ({checked} shards: size, root attributes, "
+                     "counts); the config matches its config_sha256; the vocabulary and labels match the captions")
+    click.echo("\n".join(lines))
 
 
 @click.command()
 @click.argument("path", type=click.Path())
-@click.option("--out", type=click.Path(dir_okay=False), default="preview.gif", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="preview.gif", show_default=True,
+              help="A .gif (the clips playing), or a .png / .jpg (their first frame).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--n", "count", type=int, default=12, show_default=True, help="Clips in the grid.")
-@click.option("--cols", type=int, default=4, show_default=True)
+@click.option("--cols", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True)
 def preview(path, out, split, count, cols, fps):
-    """Write a GIF grid of clips from the dataset at PATH, each with its caption underneath."""
-    from t2vbench.video import caption_grid, save_gif
+    """Write a grid of clips from the dataset at PATH, each with its caption underneath."""
+    from t2vbench.video import caption_grid, image_format, save_preview
 
     if count <= 0:
         raise UserError("--n must be positive")
+    image_format(out)  # an unknown extension is refused before any reading
     dataset = _open_dataset(path)
     if dataset.manifest["splits"].get(split, {}).get("count", 1) == 0:
         raise UserError(f"split '{split}' of {path} is empty; choose another with --split")
     data = dataset.read(split, columns=["video", "caption"], limit=count)
-    save_gif(caption_grid(data["video"], data["caption"], cols=cols), out, fps=fps)
+    save_preview(caption_grid(data["video"], data["caption"], cols=cols), out, fps=fps)
     click.echo(f"wrote {out} ({len(data['caption'])} clips of {split})")
 
 

@@ -43,26 +43,33 @@ def make_fixture(kind, out, persons, scenarios, passes, seed, codec, layout, reg
     """
     import os
     import shutil
+    import sys
     import tempfile
 
+    from t2vbench.data.format import cannot_write, dangling
     from t2vbench.generators.kth.fixture import make_fixture as make
 
     root = Path(out)
+    if dangling(root):
+        raise UserError(f"--out {dangling(root)}; remove the link or choose another --out")
     if root.exists() and not root.is_dir():
         raise UserError(f"--out {root} is a file; choose a folder")
     old = _earlier_fixture(root, overwrite) if root.exists() and any(root.iterdir()) else None
     from t2vbench.generators.kth.sequences import parse_numbers
 
     persons, scenarios = parse_numbers(persons, 1, 25, "persons"), parse_numbers(scenarios, 1, 4, "scenarios")
-    # generate next to --out, then swap it in: an interrupted run leaves --out as it was
-    root.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+    # generate next to --out, then swap it in: an interrupted or failed run leaves --out as it was
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        new = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+    except OSError as e:
+        raise cannot_write(root, e, name_file=False) from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(new, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise become --out's mode
     try:
         truth = make(new, persons=persons, scenarios=scenarios, seed=seed, passes=passes, ambiguous=not no_ambiguous,
-                     irregular=not regular, layout=layout, codec=codec, progress=True)
+                     irregular=not regular, layout=layout, codec=codec, progress=sys.stderr.isatty())
         if old is None:
             os.replace(new, root)  # also replaces an empty folder
         else:
@@ -74,9 +81,12 @@ def make_fixture(kind, out, persons, scenarios, passes, seed, codec, layout, reg
                 os.rename(aside, root)
                 raise
             _remove_fixture(aside, old)
+    except (OSError, UserError) as e:  # a full disk, say: nothing of this run is kept
+        err = cannot_write(root, e) if isinstance(e, OSError) else e
+        raise UserError(str(err).replace(str(new), str(root))) from None  # the names --out would hold
     finally:
         if new.exists():
-            shutil.rmtree(new)
+            shutil.rmtree(new, ignore_errors=True)
     n = len(truth["videos"])
     size = sum((root / v["file"]).stat().st_size for v in truth["videos"].values())
     click.echo(f"{root}: {n} synthetic KTH videos ({size / 1e6:.1f} MB) and 00sequences.txt. Next:\n"
@@ -135,15 +145,19 @@ def _remove_fixture(folder: Path, files: list[Path]) -> None:
 @click.option("--per-scenario", type=click.IntRange(1, 500), default=25, show_default=True,
               help="Walking/running clips drawn from each scenario d1-d4.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def review_kth(dataset, out, split, per_scenario, seed):
+@click.option("--overwrite", is_flag=True,
+              help="Drop the earlier form's answers for clips this sheet does not show (answers for the clips it "
+                   "shows are always kept), or replace a .csv there that is not a form.")
+def review_kth(dataset, out, split, per_scenario, seed, overwrite):
     """Contact sheet to check kth4's inferred walking/running directions by eye.
 
     \b
     Each clip shows its first, middle and last frame with an arrow for the caption's
     direction; fill the 'correct' column of the CSV with y/n to measure the accuracy
-    per scenario on the real videos (no public labels exist).
+    per scenario on the real videos (no public labels exist). A re-run keeps the
+    answers already filled in for the clips it shows.
     """
     from t2vbench.generators.kth.review import direction_sheet
 
-    png = direction_sheet(dataset, out, split=split, per_scenario=per_scenario, seed=seed)
+    png = direction_sheet(dataset, out, split=split, per_scenario=per_scenario, seed=seed, overwrite=overwrite)
     click.echo(f"wrote {png} and {png.with_suffix('.csv')}")

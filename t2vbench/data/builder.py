@@ -46,6 +46,11 @@ class DatasetBuilder:
         """What a caption promises about the pixels, in words (the manifest's caption_semantics)."""
         raise NotImplementedError
 
+    def captions_of(self, cfg: dict, labels: dict) -> list[str] | None:
+        """The captions that label columns {name: (N, S) ints} stand for, so `info --verify` can check
+        labels against captions; None: this dataset's captions cannot be told from its labels."""
+        return None
+
     def render(self, cfg: dict, split: str, start: int, stop: int, out: np.ndarray | None = None) -> dict:
         """Columns of videos [start, stop) of `split`: video uint8 (N, T, H, W, C), caption, tokens,
         label/<name>, and any extra columns."""

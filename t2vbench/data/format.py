@@ -5,9 +5,11 @@ See README, "Shard format", for the schema.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +18,30 @@ from t2vbench.errors import UserError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+LOCK = ".lock"  # held by a make-dataset run while it writes the folder (data/lock.py)
 SPLITS = ("train", "test")
+SHARD_NAME = re.compile(r"[a-z]+-\d{5}-of-\d{5}\.h5")
+SLICE_NAME = re.compile(r"slice-\d{5}-of-\d{5}\.json")  # a cluster slice's record of its shards (build.py)
+_TEMP = re.compile(r"\.(.+)\.tmp-(.+)-(\d+)")  # temp_name's form: .FINAL.tmp-HOST-PID
 
 
 def shard_filename(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.h5"
+
+
+def temp_of(name: str) -> str | None:
+    """The final name whose temp file (`temp_name`) `name` is, else None."""
+    m = _TEMP.fullmatch(name)
+    return m.group(1) if m else None
+
+
+def is_own_name(name: str) -> bool:
+    """Named like a file t2vbench writes in a dataset folder: shards, the manifest, slice records, the
+    lock, and their temp files. A name is not proof: `build.py` deletes only what it can show it wrote."""
+    final = temp_of(name)
+    name = final if final is not None else name
+    return (name == MANIFEST or bool(SHARD_NAME.fullmatch(name)) or bool(SLICE_NAME.fullmatch(name))
+            or (name == LOCK and final is None))
 
 
 def canonical_json(obj) -> str:
@@ -85,16 +106,74 @@ def write_json_atomic(path, obj) -> None:
         f.write("\n")
 
 
+def _errno(err: OSError) -> int | None:
+    """The errno of an OSError; HDF5's errors carry it inside their message."""
+    if err.errno is not None:
+        return err.errno
+    m = re.search(r"errno = (\d+)", str(err))
+    return int(m.group(1)) if m else None
+
+
+def os_reason(err: OSError) -> str:
+    """The cause of an OSError in words."""
+    code = _errno(err)
+    return os.strerror(code) if code else (str(err).splitlines() or [type(err).__name__])[0][:160]
+
+
+def cannot_write(path, err: OSError, option: str = "--out", name_file: bool = True) -> UserError:
+    """One line for a write that failed: the path, the cause (with the file it names, if another one and
+    `name_file`), and what to do about it."""
+    code, why = _errno(err), os_reason(err)
+    if name_file and getattr(err, "filename", None) and Path(err.filename) != Path(path):
+        why = f"{why}: {err.filename}"
+    if code in (errno.EEXIST, errno.ENOTDIR):  # a file (or a dangling link) where a folder must go
+        above = next((p for p in Path(path).parents if p.is_file() or (p.is_symlink() and not p.exists())), None)
+        if above is not None:
+            why = dangling(above) or f"{above} is a file, not a folder"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free space on that disk or choose another {option}"
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = f"choose a folder you can write to with {option}"
+    else:
+        fix = f"choose another {option}"
+    return UserError(f"cannot write {path} ({why}); {fix}")
+
+
+def dangling(path) -> str | None:
+    """'P is a symlink to T, which does not exist' when P (or a folder above it) is one, else None."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.is_symlink() and not p.exists():
+            return f"{p} is a symlink to {os.readlink(p)}, which does not exist"
+    return None
+
+
 def dataset_folder(root) -> Path:
-    """The dataset's folder, also when given its manifest.json (shards are found beside it)."""
+    """The dataset's folder, also when given its manifest.json (shards are found beside it); any other
+    path that is not a folder is refused, saying what it is."""
     root = Path(root)
-    return root.parent if root.name == MANIFEST and root.is_file() else root
+    if root.name == MANIFEST and root.is_file():
+        return root.parent
+    if root.is_dir():
+        return root
+    link = dangling(root)
+    if link:
+        raise UserError(f"{link}: not a dataset folder; pass the folder that holds {MANIFEST}")
+    if not root.exists():
+        raise UserError(f"{root} is not a t2vbench dataset (it does not exist); make one with `t2vbench make-dataset "
+                        "NAME --out DIR` (it writes DIR/NAME)")
+    if SHARD_NAME.fullmatch(root.name):
+        raise UserError(f"{root} is a shard, not a dataset folder; pass the folder that holds it and {MANIFEST} "
+                        f"({root.parent})")
+    raise UserError(f"{root} is a file, not a dataset folder; pass the folder that holds {MANIFEST}")
 
 
 def read_manifest(root) -> dict:
     """Load and sanity-check `ROOT/manifest.json`; raise UserError with a fix on anything wrong."""
     root = Path(root)
     path = root / MANIFEST if root.is_dir() else root
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{dangling(path)}; re-run the make-dataset command that made this dataset")
     if not path.exists():
         if root.is_dir() and any(root.glob("*.h5")):
             raise UserError(f"{root} has shards but no {MANIFEST}: the run did not finish; "
@@ -109,6 +188,8 @@ def read_manifest(root) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read {path}: {e}; regenerate the dataset with --overwrite") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path} is not a t2vbench manifest (a JSON object); regenerate the dataset with --overwrite")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise UserError(f"{path} has format version {version}, this t2vbench reads {FORMAT_VERSION}; "
@@ -123,6 +204,9 @@ def open_shard(path):
     """Open a shard read-only, or raise the one-line UserError every reader gives for a bad file."""
     import h5py
 
+    link = dangling(path)
+    if link:
+        raise UserError(f"shard {link}; restore it, or re-run the make-dataset command that made this dataset")
     if not Path(path).exists():
         raise UserError(f"shard {path} is missing; re-run the make-dataset command that made this dataset "
                         "(it renders only what is missing)")

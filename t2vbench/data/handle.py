@@ -11,7 +11,6 @@ import numpy as np
 
 from t2vbench.data.format import dataset_folder, read_manifest, split_shards
 from t2vbench.data.vocab import Vocabulary
-
 from t2vbench.errors import UserError
 
 # Label columns a caption promises (and a judge reads); others (KTH person, scenario) are provenance.
@@ -75,18 +74,12 @@ class DatasetHandle:
         return sum(int(s["count"]) for s in split_shards(self.manifest, split))
 
     def verify(self, split: str) -> None:
-        """Every shard of `split` against its sha256 in the manifest: an edited or damaged shard is named
-        (one line) before anything is read from it."""
-        from t2vbench.data.format import sha256_file
+        """The manifest's consistency and every shard of `split` against it (sha256, size, root attributes,
+        rows; `t2vbench.data.verify`): an edited or damaged shard is named (one line) before anything is
+        read from it."""
+        from t2vbench.data.verify import verify_dataset
 
-        for entry in split_shards(self.manifest, split):
-            path = self.root / entry["file"]
-            if not path.exists():
-                raise UserError(f"shard {path} is missing; re-run the make-dataset command that made this dataset "
-                                "(it renders only what is missing)")
-            if sha256_file(path) != entry["sha256"]:
-                raise UserError(f"{path} does not match its sha256 in the manifest (edited or damaged); "
-                                "regenerate the dataset with --overwrite")
+        verify_dataset(self.root, self.manifest, splits=[split], columns=False)
 
     # -- columns
     def read(self, split: str, columns=None, limit: int | None = None) -> dict:
