@@ -75,7 +75,8 @@ def test_training_recipe_learns_and_is_deterministic(make, tmp_path):
     first, last = a["loss_first_last"]["frame"]
     assert last < first * 0.9  # the loss falls
     assert a["sha256"] == b["sha256"]  # same data + recipe => same bytes
-    assert set(a["real_test_accuracy"]) == {"caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slot_acc"}
+    assert set(a["real_test_accuracy"]) == {"caption_acc", "digit_acc", "motion_acc", "digit_slot_acc",
+                                            "motion_slot_acc"}
     assert a["bytes"] < 1_000_000
     from t2vbench.data.format import sha256_file
 
@@ -203,7 +204,8 @@ def per_attribute(entry: dict) -> dict:
 def test_per_attribute_rates_are_per_reading():
     assert per_attribute({"real_test_accuracy": {"caption_acc": 0.97, "digit_acc": 0.98, "motion_acc": 1.0}}) == \
         {"digit_acc": 0.98, "motion_acc": 1.0}
-    two = {"caption_acc": 0.97, "digit_acc": 0.98, "digit_slot_acc": 0.991, "motion_acc": 0.99, "motion_slot_acc": 0.995}
+    two = {"caption_acc": 0.97, "digit_acc": 0.98, "digit_slot_acc": 0.991, "motion_acc": 0.99,
+           "motion_slot_acc": 0.995}
     assert per_attribute({"real_test_accuracy": two}) == {"digit_slot_acc": 0.991, "motion_slot_acc": 0.995}
 
 
@@ -260,7 +262,8 @@ def _kth_like(root, n_train=96, n_test=48):
             "video": video, "caption": captions, "tokens": vocab.encode_batch(captions, 9),
             "label/action": action[:, None], "label/direction": direction[:, None],
             "label/person": np.zeros((n, 1), np.int64)}, {"format_version": 1, "dataset": "kth4", "split": split,
-                                                          "config_json": canonical_json(cfg)})
+                                                          "count": n, "start": 0, "config_json": canonical_json(cfg),
+                                                          "config_sha256": sha256_json(cfg)})
         splits[split] = {"count": n, "shards": [{**entry, "start": 0}]}
     write_json_atomic(root / "manifest.json", {
         "format_version": 1, "dataset": "kth4", "config": cfg, "config_sha256": sha256_json(cfg),
@@ -323,6 +326,30 @@ def test_recorded_recipes_are_reproduced_as_recorded(tmp_path):
     for source in ("no-such-family", str(tmp_path / "bad.json")):
         with pytest.raises(UserError, match="--recipe"):
             recorded_recipe(source)
+
+
+def test_a_recipe_recorded_for_another_family_is_refused(tmp_path):
+    """A shipped entry and a judge's metadata record their family; a bare recipe records none."""
+    from t2vbench.judge.recipe import RECIPE, recorded_recipe
+
+    for family in judges.shipped_judges():
+        assert recorded_recipe(family, family=family)
+        with pytest.raises(UserError, match=f"recipe of a {family} judge"):
+            recorded_recipe(family, family="kth4")
+    meta, bare = tmp_path / "j.pt.json", tmp_path / "recipe.json"
+    meta.write_text(json.dumps({"dataset": "kth4", "recipe": RECIPE}))
+    bare.write_text(json.dumps(RECIPE))
+    assert recorded_recipe(str(meta), family="kth4") == RECIPE == recorded_recipe(str(bare), family="smnist4")
+    with pytest.raises(UserError, match="recipe of a kth4 judge, and this dataset is smnist4; use --recipe smnist4"):
+        recorded_recipe(str(meta), family="smnist4")
+
+
+def test_a_recipe_without_steps_is_refused_before_training(make, tmp_path):
+    root = make("smnist4", n=48, n_test=16)
+    for key in ("steps", "frame_steps"):
+        with pytest.raises(UserError, match=f"{key} must be a positive integer"):
+            train_judge(root, tmp_path / "j.pt", recipe={**TINY, key: 0}, progress=False, log=lambda m: None)
+    assert not (tmp_path / "j.pt").exists()
 
 
 def test_saved_bytes_do_not_depend_on_arch_key_order(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 from t2vbench.cli import main
 from t2vbench.data.dataset import read_split
 from t2vbench.eval import api
-from t2vbench.judge import model as judges
 from t2vbench.eval.protocol import SEED_STRIDE
+from t2vbench.judge import model as judges
 
 pytestmark = pytest.mark.skipif(not judges.shipped_judges(), reason="no shipped judges")
 N = 256
@@ -46,7 +46,8 @@ def test_real_videos_score_the_ceiling(real_result):
     assert m["motion_com_acc"] >= 0.99  # the analytic check agrees with the renderer
     assert m["temporal_consistency"] >= 0.9
     assert real_result["model"] == "real-data" and real_result["judge_sha256"]
-    assert real_result["hardware"]["cpu_capability"] in ("DEFAULT", "VSX", "Z VECTOR", "NO AVX", "AVX2", "AVX512", "SVE256")
+    assert real_result["hardware"]["cpu_capability"] in ("DEFAULT", "VSX", "Z VECTOR", "NO AVX", "AVX2", "AVX512",
+                                                         "SVE256")
     for key in ("model", "dataset", "dataset_config_sha256", "protocol", "protocol_version", "eval_seed",
                 "train_seed", "code_version", "hardware", "wall_time_s", "judge_sha256", "metrics", "metric_impl"):
         assert key in real_result
@@ -158,7 +159,9 @@ def test_eval_cli_records_seeds_and_says_how_samples_depart_from_the_protocol(sm
     assert (res["model"], res["train_seed"], res["eval_seed"]) == ("m", 3, 4)  # options beat the file's attrs
     err = capsys.readouterr().err
     assert "64 samples, the protocol uses 2048" in err and "2 of 64 captions are not the protocol's" in err
-    assert len(res["info"]["warnings"]) == 2
+    assert "the Fréchet reference holds 512 train videos" in err  # the dataset has 512
+    assert len(res["info"]["warnings"]) == 3
+    assert res["metric_impl"]["fd_video"]["n_reference"] == 512
     assert main(args) == 0 and json.loads(out.read_text())["train_seed"] == 5
 
 

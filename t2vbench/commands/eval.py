@@ -27,7 +27,8 @@ def judge():
 @click.option("--recipe", "recipe_from", default=None, metavar="FAMILY|FILE",
               help="Start from a recorded recipe instead of today's: a shipped family (smnist4, ...) reproduces "
                    "its judge (byte for byte on a CPU with the instruction set it records); or a JSON "
-                   "file (a recipe, or a judge's <out>.json).")
+                   "file (a recipe, or a judge's <out>.json). A recipe recorded for another dataset family "
+                   "is refused.")
 @click.option("--stages-from", type=click.Path(dir_okay=False), default=None, metavar="JUDGE.pt",
               help="Reuse what JUDGE.pt (same dataset, same stage 1-2 recipe) holds and train only the rest: "
                    "stages 1-2 always; stage 2b when it has it (else only 2b is trained); stage 3 and each "
@@ -54,9 +55,9 @@ def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_
     overrides = {k: v for k, v in (("steps", steps), ("frame_steps", frame_steps),
                                    ("max_train_videos", max_train_videos)) if v is not None}
     for k, v in overrides.items():
-        if v < 0 or (k == "max_train_videos" and v == 0):
+        if v <= 0:  # 0 steps would write an untrained judge
             raise UserError(f"--{k.replace('_', '-')} must be positive (got {v})")
-    base = recorded_recipe(recipe_from) if recipe_from else {}
+    base = recorded_recipe(recipe_from, family=dataset.name) if recipe_from else {}
     meta = train_judge(dataset, out, recipe={**base, **overrides}, progress=not quiet, stages_from=stages_from)
     write_json_atomic(out.with_suffix(out.suffix + ".json"), meta)
     acc = ", ".join(f"{k} {v * 100:.2f}%" for k, v in meta["real_test_accuracy"].items())
@@ -72,9 +73,9 @@ def judge_train(dataset_path, out, steps, frame_steps, max_train_videos, recipe_
 @click.option("--real", is_flag=True, help="Score the real test videos as samples: the 'real-data' ceiling row.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the results JSON here.")
 @click.option("--model", default=None, help="Model name for the results (default: the file's 'model' attr or stem).")
-@click.option("--train-seed", type=int, default=None,
+@click.option("--train-seed", type=click.IntRange(min=0), default=None,
               help="Seed the model was trained with; the leaderboard keeps one row per seed and averages them.")
-@click.option("--eval-seed", type=int, default=None,
+@click.option("--eval-seed", type=click.IntRange(min=0), default=None,
               help="Seed the samples were generated with (default: the file's attr, else the protocol's).")
 @click.option("--judge", "judge_path", type=click.Path(dir_okay=False), default=None,
               help="Judge file (required for kth4; default: the shipped judge of the dataset's family).")
@@ -124,14 +125,16 @@ def eval_cmd(dataset, samples, real, out, model, train_seed, eval_seed, judge_pa
               help="What to print: the Markdown table (mean ± std over seeds) or the CSV.")
 def leaderboard(results, csv_path, fmt):
     """Build leaderboard.csv (one row per model, dataset, metric and seed) from results JSON and print
-    the Markdown table (or the CSV)."""
+    the Markdown table (or the CSV). A damaged results file (cut short, a non-finite metric, a rate
+    outside [0, 1]) is skipped with a warning naming it; a re-run's older result is replaced, also named;
+    results that departed from the protocol get tables of their own."""
     from t2vbench.eval import leaderboard as lb
 
     sources = list(results) or ["results"]
     rows = lb.build(sources, None)
     if not rows:  # checked before writing, so an empty folder never overwrites a good CSV
-        raise UserError(f"no results JSON found in {', '.join(sources)}; write some with "
-                        "`t2vbench eval ... --out results/NAME.json`")
+        raise UserError(f"no usable results JSON in {', '.join(sources)} (any skipped are named above); write some "
+                        "with `t2vbench eval ... --out results/NAME.json`")
     lb.write_csv(rows, csv_path)
     sys.stdout.write(lb.render_markdown(rows) if fmt == "md" else lb.to_csv(rows))
     click.echo(f"wrote {csv_path} ({len(rows)} rows)", err=True)

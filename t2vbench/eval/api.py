@@ -8,6 +8,12 @@
    separately), temporal consistency, Fréchet distances against the first 2,048 *train* videos (so the
    real test videos are not compared with themselves), the analytic centre-of-mass motion check
    (single-digit MNIST) and, given a discriminator, its GAM error rates.
+
+Before any of that, the seeds, the samples file's attributes and the dataset are checked
+(`samples.check_dataset`: the test shards and the reference's train shards against the manifest's
+sha256 and attributes), so bad input fails in a second and is never scored. Departures from the
+protocol that still give numbers (fewer samples or test videos, a smaller Fréchet reference) are
+listed in the results' info["warnings"].
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from t2vbench.eval import caption as cap
 from t2vbench.eval import frechet, gam, motion
 from t2vbench.eval.protocol import PROTOCOL, caption_indices
 from t2vbench.eval.results import check_writable, make_results, write_results
-from t2vbench.eval.samples import generate_samples
+from t2vbench.eval.samples import check_dataset, check_seed, generate_samples, samples_attributes
 from t2vbench.judge.model import as_float_video, check_compatible, judge_for, run_judge
 
 REAL_MODEL = "real-data"
@@ -147,12 +153,12 @@ def evaluate(generate, dataset, *, model: str, discriminator=None, n_samples: in
     `judge`: a judge file (needed for KTH-4, whose judge the user trains); default: the shipped one.
     """
     t0 = time.time()
+    _check_model(model)
+    seed = PROTOCOL["eval_seed"] if seed is None else check_seed("the eval seed", seed)
+    train_seed = check_seed("train_seed", train_seed)
+    n = _check_count(n_samples)
     _check_out(out)
     dataset, loaded = dataset_and_judge(dataset, judge)
-    seed = PROTOCOL["eval_seed"] if seed is None else int(seed)
-    n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
-    if n < 2:
-        raise UserError(f"n_samples must be at least 2 (got {n}); the protocol uses {PROTOCOL['n_samples']}")
     video, tokens = generate_samples(generate, dataset, n, seed=seed, batch_size=batch_size, progress=progress)
     test = dataset.test_columns(video=discriminator is not None)
     idx = caption_indices(n, len(test["caption"]))
@@ -165,7 +171,9 @@ def evaluate(generate, dataset, *, model: str, discriminator=None, n_samples: in
         impl.update(i)
     else:
         skipped["gam"] = "no discriminator given (GAM needs the model's discriminator)"
-    return _finish(model, dataset.manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out)
+    warnings = [*_count_departure(n, "samples"), *_reference_departure(dataset)]
+    return _finish(model, dataset.manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info,
+                   warnings, out)
 
 
 def _check_out(out) -> None:
@@ -173,16 +181,53 @@ def _check_out(out) -> None:
         check_writable(out)
 
 
-def dataset_and_judge(dataset, judge):
-    """The dataset (a `DatasetHandle`, opened here if given as a folder) and the judge that reads it
-    (shipped, or the user's file), checked to fit."""
+def _check_model(model) -> None:
+    if not isinstance(model, str) or not model.strip():
+        raise UserError(f"the model name must be a non-empty string (got {model!r})")
+
+
+def _check_count(n_samples) -> int:
+    n = PROTOCOL["n_samples"] if n_samples is None else n_samples
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise UserError(f"n_samples must be an integer of at least 2 (got {n!r}); the protocol uses "
+                        f"{PROTOCOL['n_samples']}")
+    return int(n)
+
+
+def dataset_and_judge(dataset, judge, train_videos: int | None = PROTOCOL["frechet_reference"]["count"]):
+    """The dataset (a `DatasetHandle`, opened here if given as a folder), checked to be the one its
+    manifest describes (its test shards and the shards of its first `train_videos` train videos, None:
+    all, `samples.check_dataset`), and the judge that reads it (shipped, or the user's file), checked
+    to fit."""
     dataset = open_dataset(dataset)
+    check_dataset(dataset, train_videos)
     loaded = judge_for(dataset.manifest, judge)
     check_compatible(loaded.model, dataset.manifest)
     return dataset, loaded
 
 
-def _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, out) -> dict:
+def _count_departure(n: int, what: str) -> list[str]:
+    want = PROTOCOL["n_samples"]
+    if n == want:
+        return []
+    return [f"{n} {what}, the protocol uses {want}: Fréchet distances are not comparable across sample counts"]
+
+
+def _reference_departure(dataset) -> list[str]:
+    """The Fréchet reference is the first 2,048 train videos; a smaller train split gives fewer."""
+    want = PROTOCOL["frechet_reference"]["count"]
+    n = min(dataset.count(PROTOCOL["frechet_reference"]["split"]), want)
+    if n == want:
+        return []
+    return [f"the Fréchet reference holds {n} train videos, the protocol uses the first {want}: Fréchet distances "
+            f"are not comparable with a reference of {want} (make the dataset with --n {want} or more)"]
+
+
+def _finish(model, manifest, loaded, metrics, impl, skipped, seed, train_seed, n, t0, info, warnings,
+            out) -> dict:
+    info = dict(info or {})
+    if warnings or "warnings" in info:
+        info["warnings"] = [*warnings, *info.get("warnings", [])]
     res = make_results(model=model, manifest=manifest, judge=loaded, metrics=metrics, metric_impl=impl,
                        skipped=skipped, eval_seed=seed, train_seed=train_seed, n_samples=n,
                        wall_time_s=time.time() - t0, info=info, protocol=PROTOCOL)
@@ -195,17 +240,21 @@ def evaluate_real(dataset, *, n_samples: int | None = None, judge=None, info: di
                   out=None, progress: bool = True) -> dict:
     """The ceiling row: the real test videos scored as if a model had generated them ("real-data")."""
     t0 = time.time()
+    n = _check_count(n_samples)
     _check_out(out)
     dataset, loaded = dataset_and_judge(dataset, judge)
-    n = PROTOCOL["n_samples"] if n_samples is None else int(n_samples)
     test = dataset.test_columns(limit=n)
     n = len(test["caption"])
+    if n < 2:
+        raise UserError(f"{dataset.root} has {n} test video; scoring real videos needs at least 2 (the protocol "
+                        f"uses {PROTOCOL['n_samples']}): make the dataset with --n-test {PROTOCOL['n_samples']}")
     heldout = test.get("heldout")
     metrics, impl, skipped = score_videos(test["video"], test["labels"], heldout, dataset, loaded,
                                           progress=progress)
     skipped["gam"] = "real data has no discriminator"
+    warnings = [*_count_departure(n, "real test videos"), *_reference_departure(dataset)]
     return _finish(REAL_MODEL, dataset.manifest, loaded, metrics, impl, skipped, PROTOCOL["eval_seed"], None, n, t0,
-                   {"note": "real test videos evaluated as samples: the ceiling", **(info or {})}, out)
+                   {"note": "real test videos evaluated as samples: the ceiling", **(info or {})}, warnings, out)
 
 
 def evaluate_file(samples_path, dataset, *, model: str | None = None, judge=None, info: dict | None = None,
@@ -214,12 +263,18 @@ def evaluate_file(samples_path, dataset, *, model: str | None = None, judge=None
     """`t2vbench eval --samples FILE.h5`: videos any code generated, with their captions (the shard
     layout: `video` uint8 (N, T, H, W, C), `caption`). Labels come from the captions by the dataset's
     grammar. Discriminator metrics are skipped (and say so). `model`, `eval_seed` and `train_seed`
-    default to the file's attributes of those names (then the file name, the protocol's seed, none).
-    Departures from the protocol (sample count, captions other than the test captions in order) are
-    listed in the results' info["warnings"]."""
+    default to the file's attributes of those names (then the file name, the protocol's seed, none);
+    those attributes must be a non-empty string and non-negative integers, other attributes are not read.
+    Departures from the protocol (sample count, captions other than the test captions in order, a
+    smaller Fréchet reference) are listed in the results' info["warnings"].
+    The whole train split is checked, not only the reference's shards: the caption index reads every
+    train shard's captions and labels."""
     t0 = time.time()
+    if model is not None:
+        _check_model(model)
+    eval_seed, train_seed = check_seed("eval_seed", eval_seed), check_seed("train_seed", train_seed)
     _check_out(out)
-    dataset, loaded = dataset_and_judge(dataset, judge)
+    dataset, loaded = dataset_and_judge(dataset, judge, train_videos=None)
     path = Path(samples_path)
     try:
         with h5py.File(path, "r") as f:
@@ -229,12 +284,12 @@ def evaluate_file(samples_path, dataset, *, model: str | None = None, judge=None
             for name in ("video", "caption"):
                 if not isinstance(f[name], h5py.Dataset):
                     raise UserError(f"{path}: '{name}' is an HDF5 group; it must be a dataset (array)")
+            attrs = samples_attributes(path, f.attrs)
             video = f["video"][:]
             if f["caption"].dtype.kind not in "SOU":
                 raise UserError(f"{path}: 'caption' holds {f['caption'].dtype} values; it must hold strings "
                                 "(e.g. h5py.string_dtype())")
             captions = [str(c) for c in f["caption"].asstr()[:]]
-            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
     except OSError as e:
         raise UserError(f"cannot read {path} as HDF5: {e}") from None
     if video.dtype != np.uint8 or video.ndim != 5:
@@ -249,26 +304,18 @@ def evaluate_file(samples_path, dataset, *, model: str | None = None, judge=None
     heldout = np.array([heldout_map.get(c, False) for c in captions]) if heldout_map else None
     metrics, impl, skipped = score_videos(video, labels, heldout, dataset, loaded, progress=progress)
     skipped["gam"] = "needs the model's discriminator; not available for videos read from a file"
-    name = model or str(attrs.get("model", path.stem))
-    seed = int(attrs.get("eval_seed", PROTOCOL["eval_seed"]) if eval_seed is None else eval_seed)
-    if train_seed is None and attrs.get("train_seed") is not None:
-        train_seed = attrs["train_seed"]
-    warnings = _protocol_departures(dataset, captions)
-    res = _finish(name, dataset.manifest, loaded, metrics, impl, skipped, seed,
-                  None if train_seed is None else int(train_seed), len(video), t0,
-                  {"samples_file": path.name, **({"warnings": warnings} if warnings else {}), **(info or {})}, None)
-    if out is not None:
-        write_results(out, res)
-    return res
+    name = model or attrs.get("model", path.stem)
+    seed = attrs.get("eval_seed", PROTOCOL["eval_seed"]) if eval_seed is None else eval_seed
+    train_seed = attrs.get("train_seed") if train_seed is None else train_seed
+    warnings = [*_protocol_departures(dataset, captions), *_reference_departure(dataset)]
+    return _finish(name, dataset.manifest, loaded, metrics, impl, skipped, seed, train_seed, len(video), t0,
+                   {"samples_file": path.name, **(info or {})}, warnings, out)
 
 
 def _protocol_departures(dataset, captions: list[str]) -> list[str]:
     """How a samples file departs from the protocol: sample i should show test caption i (cycling)."""
-    out = []
-    n, want = len(captions), PROTOCOL["n_samples"]
-    if n != want:
-        out.append(f"{n} samples, the protocol uses {want}: Fréchet distances are not comparable across "
-                   "sample counts")
+    n = len(captions)
+    out = _count_departure(n, "samples")
     test = dataset.test_columns(video=False)["caption"]
     expected = [test[i] for i in caption_indices(n, len(test))]
     differ = sum(a != b for a, b in zip(captions, expected))

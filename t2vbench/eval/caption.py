@@ -71,6 +71,15 @@ def accuracy(pred_cells: np.ndarray, labels: dict, attributes: list, sizes: list
     return out
 
 
+def _shown(caption: str) -> str:
+    """A caption for a one-line message: quoted, escaped, at most 80 characters of it."""
+    return repr(caption[:80]) + ("..." if len(caption) > 80 else "")
+
+
+def _alternatives(names) -> str:
+    return "|".join(re.escape(str(n)) for n in sorted(names, key=len, reverse=True))
+
+
 class CaptionParser:
     """Caption string -> {attribute: (S,) value ids}, by the dataset's grammar."""
 
@@ -78,14 +87,16 @@ class CaptionParser:
         labels = manifest.get("labels", {})
         self.labels = {k: list(labels[k]) for k in (attributes or labels)}
         self.known = known or {}  # caption -> {attr: tuple of ids}, from the dataset itself
+        self._ids = {k: {str(name): i for i, name in enumerate(v)} for k, v in self.labels.items()}
         motions = self.labels.get("motion")
         self._mnist = None
         if motions is not None and "digit" in self.labels:
-            alt = "|".join(re.escape(m) for m in sorted(motions, key=len, reverse=True))
-            self._mnist = re.compile(rf"digit (\d) is moving ({alt})")
+            # the manifest's names, not \d (which matches any Unicode digit, e.g. "٣")
+            digits, alt = (_alternatives(self.labels[k]) for k in ("digit", "motion"))
+            self._mnist = re.compile(rf"digit ({digits}) is moving ({alt})")
 
     @classmethod
-    def from_dataset(cls, dataset, attributes) -> "CaptionParser":
+    def from_dataset(cls, dataset, attributes) -> CaptionParser:
         """Index every caption of the dataset (a `DatasetHandle`; both splits, captions and labels only)."""
         known: dict = {}
         names = list(attributes)
@@ -108,11 +119,11 @@ class CaptionParser:
                 m = self._mnist.fullmatch(p.strip())
                 if m is None:
                     break
-                digits.append(int(m.group(1)))
-                motions.append(self.labels["motion"].index(m.group(2)))
+                digits.append(self._ids["digit"][m.group(1)])
+                motions.append(self._ids["motion"][m.group(2)])
             else:
                 return {"digit": tuple(digits), "motion": tuple(motions)}
-        raise UserError(f"caption {caption!r} is not in the dataset's grammar (e.g. "
+        raise UserError(f"caption {_shown(caption)} is not in the dataset's grammar (e.g. "
                         f"{next(iter(self.known), 'digit 3 is moving left then right')!r}); "
                         "samples must be captioned with the dataset's captions")
 
@@ -124,6 +135,6 @@ class CaptionParser:
             arr = [r[name] for r in rows]
             bad = [captions[i] for i, a in enumerate(arr) if len(a) != slots]
             if bad:
-                raise UserError(f"caption {bad[0]!r} has the wrong number of slots for this dataset ({slots})")
+                raise UserError(f"caption {_shown(bad[0])} has the wrong number of slots for this dataset ({slots})")
             out[name] = np.asarray(arr, dtype=np.int64).reshape(len(rows), slots)
         return out

@@ -20,7 +20,7 @@ import torch
 
 from t2vbench.data.handle import open_dataset
 from t2vbench.eval.protocol import PROTOCOL
-from t2vbench.eval.samples import generate_samples
+from t2vbench.eval.samples import check_dataset, check_seed, generate_samples
 from t2vbench.judge.model import as_float_video
 
 IMPL = {"name": "t2vbench.gam_im2016", "version": "1"}
@@ -94,7 +94,8 @@ def ratios(e1_test, e2_test, e1_on_s2, e2_on_s1, *, eps=None, n_boot=None, ci=No
     }
     test_ok = out["r_test_ci"][0] <= 1.0 <= out["r_test_ci"][1]
     if not test_ok:
-        out["winner"], out["reason"] = "none", "r_test is not ~1 (its CI excludes 1): the discriminators differ on real data"
+        out["winner"] = "none"
+        out["reason"] = "r_test is not ~1 (its CI excludes 1): the discriminators differ on real data"
     elif out["r_sample"] < 1:
         out["winner"], out["reason"] = "model1", "r_test ~ 1 and r_sample < 1"
     elif out["r_sample"] > 1:
@@ -109,10 +110,12 @@ def battle(model1: dict, model2: dict, dataset, *, seed: int | None = None, n_re
            n_samples: int | None = None, batch_size: int = 64, output: str = "auto") -> dict:
     """GAM battle. A model is {'name', 'generate', 'discriminator'} (the `evaluate` signatures).
     Both generators get the same captions and per-sample seeds (a paired comparison). `batch_size` is
-    the generation batch only: discriminators score in the protocol's batches (gam.d_batch_size)."""
+    the generation batch only: discriminators score in the protocol's batches (gam.d_batch_size).
+    The test shards it reads are checked against the manifest first (`samples.check_dataset`)."""
+    seed = PROTOCOL["eval_seed"] if seed is None else check_seed("the eval seed", seed)
     dataset = open_dataset(dataset)
+    check_dataset(dataset)
     g = PROTOCOL["gam"]
-    seed = PROTOCOL["eval_seed"] if seed is None else seed
     n_real, n_samples = n_real or g["n_real"], n_samples or g["n_samples"]
     test = dataset.test_columns(limit=n_real)
     real = test["video"][:n_real]

@@ -53,24 +53,35 @@ READER_DECODING = ("radius", "match", "vote", "layers", "vote_distance")
 NEWER_KEYS = {3: ("frame_aug", "frame_vote"), 4: ("reader",), 8: ("clip_extra",)}
 
 
-def recorded_recipe(source: str) -> dict:
+def recorded_recipe(source: str, family: str | None = None) -> dict:
     """The recipe a judge was made with: a shipped family's entry in judges.json, or a JSON file holding a
-    recipe or a judge's metadata (`<out>.json`)."""
+    recipe or a judge's metadata (`<out>.json`). `family`: the dataset family it is to train on; a recipe
+    recorded for another family (a shipped entry's or a judge metadata's `dataset`) is refused, since its
+    steps, arch and reader stages were chosen for that family's data (a bare recipe records none)."""
     from t2vbench.judge.model import shipped_judges
 
     shipped = shipped_judges()
     if source in shipped:
-        return dict(shipped[source]["recipe"])
-    path = Path(source)
-    if not path.is_file():
-        raise UserError(f"--recipe {source}: neither a shipped judge ({', '.join(sorted(shipped))}) nor a JSON file")
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as e:
-        raise UserError(f"--recipe {source} is not valid JSON ({e})") from None
-    recipe = data.get("recipe", data) if isinstance(data, dict) else None
-    if not isinstance(recipe, dict) or "version" not in recipe:
-        raise UserError(f"--recipe {source} holds no judge recipe (a JSON object with a 'version')")
+        recipe, recorded = shipped[source]["recipe"], shipped[source].get("dataset", source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"--recipe {source}: neither a shipped judge ({', '.join(sorted(shipped))}) nor a JSON "
+                            "file")
+        try:
+            data = json.loads(path.read_text())
+        except OSError as e:
+            raise UserError(f"--recipe {source} cannot be read ({e.strerror or e})") from None
+        except ValueError as e:
+            raise UserError(f"--recipe {source} is not valid JSON ({e})") from None
+        recipe = data.get("recipe", data) if isinstance(data, dict) else None
+        recorded = data.get("dataset") if isinstance(data, dict) and "recipe" in data else None
+        if not isinstance(recipe, dict) or "version" not in recipe:
+            raise UserError(f"--recipe {source} holds no judge recipe (a JSON object with a 'version')")
+    if family is not None and recorded is not None and recorded != family:
+        fix = f"--recipe {family}" if family in shipped else f"a recipe recorded for {family}"
+        raise UserError(f"--recipe {source} is the recipe of a {recorded} judge, and this dataset is {family}; "
+                        f"use {fix} (or none: today's recipe)")
     return dict(recipe)
 
 

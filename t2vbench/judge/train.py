@@ -88,7 +88,8 @@ def count_loss(logits: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
     n independent binary terms. Two slots: cross-entropy of each cell's count, summed over cells."""
     if ids.shape[1] == 1:
         return F.cross_entropy(logits[..., 1] - logits[..., 0], ids[:, 0].long())
-    counts = torch.zeros(ids.shape[0], n, dtype=torch.long).scatter_add_(1, ids.long(), torch.ones_like(ids, dtype=torch.long))
+    ones = torch.ones_like(ids, dtype=torch.long)
+    counts = torch.zeros(ids.shape[0], n, dtype=torch.long).scatter_add_(1, ids.long(), ones)
     k = logits.shape[-1]
     return F.cross_entropy(logits.reshape(-1, k), counts.reshape(-1), reduction="sum") / len(ids)
 
@@ -393,6 +394,9 @@ def train_judge(dataset, out, *, recipe: dict | None = None, progress: bool = Tr
     from tqdm import tqdm
 
     recipe = complete(recipe or {})
+    for key in ("frame_steps", "steps", "batch_size", "frame_batch_size"):  # 0 steps: an untrained judge
+        if not isinstance(recipe[key], int) or isinstance(recipe[key], bool) or recipe[key] <= 0:
+            raise UserError(f"recipe: {key} must be a positive integer (got {recipe[key]!r})")
     dataset = open_dataset(dataset)
     root, manifest = dataset.root, dataset.manifest
     labels = cap.promised_labels(manifest)
@@ -531,8 +535,8 @@ def recertify(roots: dict, reasons: dict) -> dict:
     import json
 
     from t2vbench.data.format import write_json_atomic
-    from t2vbench.judge.model import SHIPPED_DIR, SHIPPED_META
     from t2vbench.eval.results import code_version
+    from t2vbench.judge.model import SHIPPED_DIR, SHIPPED_META
 
     entries = json.loads(SHIPPED_META.read_text())
     code, today = code_version(), datetime.date.today().isoformat()
