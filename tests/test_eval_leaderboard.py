@@ -119,3 +119,47 @@ def test_budget_column_reads_results_with_and_without_a_budget_key(tmp_path):
     assert {r["model"]: r["budget"] for r in rows} == {"m@smoke": "smoke", "mine": "", "m@quick": "quick"}
     with open(tmp_path / "lb.csv") as f:
         assert {r["model"]: r["budget"] for r in csv.DictReader(f)}["m@smoke"] == "smoke"
+
+
+def test_results_that_departed_from_the_protocol_get_a_table_of_their_own(tmp_path):
+    """info["warnings"] (e.g. captions other than the protocol's) separate results: never one mean."""
+    shuffled = "5 of 2048 captions are not the protocol's (sample i shows test caption i, in order)"
+    res = tmp_path / "r"
+    _write(res, "a.json", _result("m", 0, 0.5, 2.0))
+    _write(res, "b.json", {**_result("m", 1, 0.7, 2.0), "info": {"warnings": []}})  # none: the same as no key
+    _write(res, "c.json", {**_result("m", 2, 0.9, 2.0), "info": {"warnings": [shuffled]}})
+    rows = lb.build(res, None)
+    md = lb.render_markdown(rows)
+    assert md.count("### smnist4") == 2 and md.count("departs from the protocol") == 1 and shuffled in md
+    assert "60.0 ± 14.1 (2)" in md and "90.0 (1)" in md  # a and b averaged; c alone
+    assert {r["protocol_departures"] for r in rows} == {"", shuffled}
+
+
+def test_values_that_are_no_result_are_skipped_by_name(tmp_path):
+    res = tmp_path / "r"
+    _write(res, "good.json", _result("m", 0, 0.5, 2.0))
+    bad = {"nan.json": float("nan"), "inf.json": float("inf"), "rate.json": 7.5, "negative.json": -0.1}
+    for name, acc in bad.items():
+        _write(res, name, _result(name, 0, acc, 2.0))
+    (res / "cut.json").write_text(json.dumps(_result("cut", 0, 0.5, 2.0))[:50])
+    (res / "config.json").write_text(json.dumps({"config": {}, "seed": 0}))  # a run's config: not a result
+    warnings = []
+    rows = lb.rows_from(lb.load_results(res, warn=warnings.append), warn=warnings.append)
+    assert {r["model"] for r in rows} == {"m"}
+    assert len(warnings) == 5 and all(w.startswith("skipped ") for w in warnings), warnings
+    said = {name: next(w for w in warnings if f"{name}:" in w) for name in [*bad, "cut.json"]}
+    assert "is nan (not finite)" in said["nan.json"] and "is inf (not finite)" in said["inf.json"]
+    assert "7.5 is outside [0, 1]" in said["rate.json"] and "-0.1 is outside" in said["negative.json"]
+    assert "not valid JSON" in said["cut.json"]
+    assert "nan" not in lb.render_markdown(rows).lower().replace("smnist4", "")
+
+
+def test_a_replaced_duplicate_is_named_once(tmp_path):
+    res = tmp_path / "r"
+    _write(res, "old.json", _result("m", 0, 0.1, 1.0, date="2026-01-01T00:00:00+00:00"))
+    _write(res, "new.json", _result("m", 0, 0.3, 1.0, date="2026-02-01T00:00:00+00:00"))
+    warnings = []
+    rows = lb.rows_from(lb.load_results(res), warn=warnings.append)
+    assert warnings == [f"{res / 'old.json'} is replaced by {res / 'new.json'}: a result for the same model, "
+                        "dataset, seeds and training config (the newer date wins)"]  # one line for both metrics
+    assert {r["value"] for r in rows if r["metric"] == "caption_acc"} == {0.3}

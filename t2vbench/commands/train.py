@@ -17,10 +17,13 @@ from t2vbench.train.config import BUDGETS
 @click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True,
               help="training budget: smoke (CI, < 2 min CPU), quick (<= 30 min on one CPU core), paper (GPU); "
                    "see `t2vbench list`")
-@click.option("--seed", type=int, default=0, show_default=True, help="training seed")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="training seed (>= 0; the run folder ends in -seed<S>)")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="runs folder; the run goes to OUT/<model>-<dataset>-<budget>-seed<S>/")
-@click.option("--resume", is_flag=True, help="continue a stopped run in the same folder (same result)")
+@click.option("--resume", is_flag=True,
+              help="continue a stopped run in the same folder (same result); with no run there yet, start it "
+                   "(and say so)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set train.iters=500 --set model.ngf=32 (repeatable)")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
@@ -30,9 +33,11 @@ from t2vbench.train.config import BUDGETS
 @click.option("--threads", type=int, default=None,
               help="CPU threads for torch (default: torch's choice; use 1 on a busy shared machine)")
 @click.option("--no-eval", is_flag=True, help="skip the evaluation and leaderboard step")
-def run(model, dataset, budget, seed, out, resume, overrides, device, judge, threads, no_eval):
+@click.option("-q", "--quiet", is_flag=True, help="no progress bars or information lines (warnings and errors only)")
+def run(model, dataset, budget, seed, out, resume, overrides, device, judge, threads, no_eval, quiet):
     """Train MODEL on a dataset for a training budget, write samples and checkpoints, evaluate it under the
-    frozen protocol, add a leaderboard row.
+    frozen protocol, add a leaderboard row. A run that fails (a non-finite loss, a damaged checkpoint,
+    a full disk) exits non-zero with one line and writes no result.
 
     \b
     Examples:
@@ -51,7 +56,8 @@ def run(model, dataset, budget, seed, out, resume, overrides, device, judge, thr
 
         torch.set_num_threads(threads)
     run_dir = run_training(model, dataset, budget=budget, seed=seed, out=out, resume=resume,
-                           overrides=list(overrides), device=device, evaluate=not no_eval, judge=judge)
+                           overrides=list(overrides), device=device, evaluate=not no_eval, judge=judge,
+                           progress=not quiet)
     click.echo(str(run_dir))
 
 

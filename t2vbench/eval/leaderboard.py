@@ -4,10 +4,19 @@ Long format, one row per (model, dataset, protocol version, metric, eval seed, t
 nothing is averaged away: the Markdown view aggregates mean ± sample std (ddof = 1) over seeds, with
 n. A cell only ever averages seeds: results of another dataset config, protocol version, judge or
 sample count go to a table of their own, and a model trained with two configs shows as two rows.
-A re-run of the same (model, dataset, metric, seeds, training config) replaces the older row
-(latest `date` wins). `protocol` / `protocol_version` are the evaluation protocol's; `budget` is the
-training budget (smoke / quick / paper; empty for real data and samples from elsewhere), also part of a
-non-paper model's name (`ircgan@quick`).
+Results whose evaluation departed from the protocol (the results' info["warnings"]: other captions, a
+smaller Fréchet reference, ...) never share a table with results that followed it, nor with results
+of other departures (`protocol_departures`). A re-run of the same (model, dataset, metric, seeds,
+training config) replaces the older row (latest `date` wins), and says which file replaced which.
+
+Nothing is dropped silently: a results file that cannot be read (cut short, not JSON), lacks its names,
+or holds a metric that is not a finite number or a rate outside [0, 1] is skipped with one warning
+line naming it and why. Skipping rather than failing keeps one bad file from blocking the board, which
+`t2vbench run` rebuilds after every run; the warning keeps it from going unnoticed.
+
+`protocol` / `protocol_version` are the evaluation protocol's; `budget` is the training budget (smoke /
+quick / paper; empty for real data and samples from elsewhere), also part of a non-paper model's name
+(`ircgan@quick`).
 """
 from __future__ import annotations
 
@@ -20,10 +29,11 @@ import sys
 from pathlib import Path
 
 from t2vbench.errors import UserError
+from t2vbench.eval.results import is_rate, metric_problems
 
 COLUMNS = ["model", "dataset", "dataset_config_sha256", "budget", "protocol", "protocol_version", "metric",
            "value", "eval_seed", "train_seed", "train_config_sha256", "n_samples", "metric_impl", "judge_sha256",
-           "source", "t2vbench_version", "git_commit", "hardware", "date", "results_file"]
+           "protocol_departures", "source", "t2vbench_version", "git_commit", "hardware", "date", "results_file"]
 # preferred column order in the Markdown view; other metrics follow alphabetically
 ORDER = ["caption_acc", "digit_acc", "motion_acc", "digit_slot_acc", "motion_slot_acc", "action_acc",
          "direction_acc", "caption_acc_heldout", "caption_acc_seen", "motion_com_acc", "temporal_consistency",
@@ -48,16 +58,25 @@ def _result_files(sources) -> list[Path]:
     return files
 
 
-def load_results(sources, warn=lambda m: print(f"t2vbench: warning: {m}", file=sys.stderr)) -> list[tuple[Path, dict]]:
-    """Every results JSON among `sources` (folders are searched recursively; other JSON is ignored, a
-    results file that is damaged is skipped with a warning)."""
+def _warn(message: str) -> None:
+    print(f"t2vbench: warning: {message}", file=sys.stderr, flush=True)
+
+
+def load_results(sources, warn=_warn) -> list[tuple[Path, dict]]:
+    """Every results JSON among `sources` (folders are searched recursively). Valid JSON that is not a
+    results file (a run's config.json) is ignored; a file that cannot be read or parsed (a results file
+    cut short) or a damaged results file is skipped with one warning line."""
     out = []
     for f in _result_files(sources):
         try:
             data = json.loads(f.read_text())
-        except (OSError, ValueError):
+        except (OSError, UnicodeDecodeError) as e:
+            warn(f"skipped {f}: cannot read it ({getattr(e, 'strerror', None) or e})")
             continue
-        if not (isinstance(data, dict) and isinstance(data.get("metrics"), dict) and "protocol_version" in data):
+        except ValueError as e:
+            warn(f"skipped {f}: not valid JSON ({e}), e.g. a results file cut short; evaluate again to rewrite it")
+            continue
+        if not (isinstance(data, dict) and ("metrics" in data or "protocol_version" in data)):
             continue
         why = _damage(data)
         if why:
@@ -68,12 +87,26 @@ def load_results(sources, warn=lambda m: print(f"t2vbench: warning: {m}", file=s
 
 
 def _damage(r: dict) -> str:
+    if not isinstance(r.get("metrics"), dict):
+        return "no 'metrics' object"
+    if "protocol_version" not in r:
+        return "no 'protocol_version'"
     for key in ("model", "dataset"):
         if not isinstance(r.get(key), str) or not r[key]:
             return f"no '{key}' name"
-    bad = [k for k, v in r["metrics"].items()
-           if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))]
-    return f"metric(s) {', '.join(bad)} are not numbers" if bad else ""
+    info = r.get("info") or {}
+    if not isinstance(info, dict):
+        return "'info' is not an object"
+    warnings = info.get("warnings") or []
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        return "info.warnings is not a list of strings"
+    bad = metric_problems(r["metrics"])
+    return "; ".join(bad) + " (a failed evaluation is not a result)" if bad else ""
+
+
+def departures(r: dict) -> str:
+    """How the evaluation departed from the protocol (its info["warnings"], joined); "" when it did not."""
+    return "; ".join((r.get("info") or {}).get("warnings") or [])
 
 
 def budget_of(r: dict) -> str:
@@ -84,8 +117,10 @@ def budget_of(r: dict) -> str:
     return str((r.get("info") or {}).get("protocol") or "")
 
 
-def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
+def rows_from(results: list[tuple[Path, dict]], warn=_warn) -> list[dict]:
     rows: dict = {}
+    replaced: dict = {}  # (older file, newer file, same date) -> None, in order
+    shown = {os.path.relpath(path): str(path) for path, _ in results}
     for path, r in results:
         code = r.get("code_version") or {}
         hw = r.get("hardware") or {}
@@ -103,7 +138,7 @@ def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
                 "train_config_sha256": str((r.get("info") or {}).get("config_sha256") or ""),
                 "n_samples": r.get("n_samples", ""),
                 "metric_impl": f"{impl.get('name', '')}@{impl.get('version', '')}" if impl else "",
-                "judge_sha256": r.get("judge_sha256", ""),
+                "judge_sha256": r.get("judge_sha256", ""), "protocol_departures": departures(r),
                 "source": r.get("source", "reproduced"),
                 "t2vbench_version": code.get("t2vbench", ""), "git_commit": code.get("git_commit", ""),
                 "hardware": f"{hw.get('cpu', '')} ({hw.get('device', '')}, torch {hw.get('torch', '')})" if hw else "",
@@ -111,8 +146,17 @@ def rows_from(results: list[tuple[Path, dict]]) -> list[dict]:
             }
             key = (row["model"], row["dataset"], row["dataset_config_sha256"], row["protocol_version"], metric,
                    str(row["eval_seed"]), str(row["train_seed"]), row["train_config_sha256"])
-            if key not in rows or str(rows[key]["date"]) <= str(row["date"]):
+            if key not in rows:
                 rows[key] = row
+                continue
+            old, new = (rows[key], row) if str(rows[key]["date"]) <= str(row["date"]) else (row, rows[key])
+            if old["results_file"] != new["results_file"]:
+                replaced[shown[old["results_file"]], shown[new["results_file"]], old["date"] == new["date"]] = None
+            rows[key] = new
+    for old, new, same_date in replaced:
+        why = "the same date; the later file wins" if same_date else "the newer date wins"
+        warn(f"{old} is replaced by {new}: a result for the same model, dataset, seeds and training config "
+             f"({why})")
     return sorted(rows.values(), key=lambda r: (r["dataset"], r["model"] != REAL, r["model"], r["metric"],
                                                  str(r["train_seed"]), str(r["eval_seed"])))
 
@@ -143,19 +187,20 @@ def build(results_dir_or_files, csv_path="leaderboard.csv") -> list[dict]:
     return rows
 
 
-TABLE_KEY = ("dataset", "protocol_version", "dataset_config_sha256", "judge_sha256", "n_samples")
+TABLE_KEY = ("dataset", "protocol_version", "dataset_config_sha256", "judge_sha256", "n_samples",
+             "protocol_departures")
 
 
 def aggregate(rows: list[dict]) -> dict:
-    """{(dataset, protocol_version, dataset config, judge, n_samples): {model: {metric: (mean, std or
-    None, n)}}}: only seeds are averaged."""
+    """{(dataset, protocol_version, dataset config, judge, n_samples, protocol departures): {model: {metric:
+    (mean, std or None, n)}}}: only seeds are averaged."""
     configs: dict = {}  # a model trained with two configs (e.g. --set) is two rows, never one mean
     for r in rows:
-        table = tuple(str(r[k]) for k in TABLE_KEY)
+        table = tuple(str(r.get(k, "")) for k in TABLE_KEY)
         configs.setdefault((table, r["model"]), set()).add(r.get("train_config_sha256", ""))
     groups: dict = {}
     for r in rows:
-        table = tuple(str(r[k]) for k in TABLE_KEY)
+        table = tuple(str(r.get(k, "")) for k in TABLE_KEY)
         cfg = r.get("train_config_sha256", "")
         name = r["model"] if len(configs[table, r["model"]]) == 1 else f"{r['model']} (config {cfg[:8] or 'unknown'})"
         groups.setdefault(table, {}).setdefault(name, {}).setdefault(r["metric"], []).append(float(r["value"]))
@@ -173,9 +218,7 @@ def aggregate(rows: list[dict]) -> dict:
 
 
 def _fmt(mean: float, std, n: int, metric: str) -> str:
-    pct = metric.endswith("_acc") or metric.startswith(("caption_acc", "temporal_consistency", "gam_d_err")) \
-        or "_acc_" in metric
-    scale, digits = (100.0, 1) if pct else (1.0, 3)
+    scale, digits = (100.0, 1) if is_rate(metric) else (1.0, 3)
     s = f"{mean * scale:.{digits}f}"
     if std is not None:
         s += f" ± {std * scale:.{digits}f}"
@@ -183,15 +226,17 @@ def _fmt(mean: float, std, n: int, metric: str) -> str:
 
 
 def render_markdown(rows: list[dict], metrics: list[str] | None = None) -> str:
-    """One table per (dataset, protocol version): models as rows, metrics as columns, mean ± std (n)
-    over seeds. Accuracies in %, distances raw. The real-data ceiling comes first."""
+    """One table per (dataset, protocol version, dataset config, judge, sample count, protocol
+    departures): models as rows, metrics as columns, mean ± std (n) over seeds. Accuracies in %,
+    distances raw. The real-data ceiling comes first; a table of results that departed from the protocol
+    says how under its title."""
     if not rows:
         return "_no results_\n"
     parts = []
     tables = aggregate(rows)
     datasets = [k[0] for k in tables]
     for key, models in sorted(tables.items()):
-        dataset, version, config, judge, n = key
+        dataset, version, config, judge, n, departed = key
         present = {m for vals in models.values() for m in vals}
         cols = metrics or ([m for m in ORDER if m in present] + sorted(present - set(ORDER)))
         cols = [c for c in cols if c in present]
@@ -199,7 +244,10 @@ def render_markdown(rows: list[dict], metrics: list[str] | None = None) -> str:
         title = f"### {dataset} (protocol {version}"
         if datasets.count(dataset) > 1:  # say what sets this table apart from the dataset's others
             title += f", config {config[:12]}, judge {judge[:12]}, {n} samples"
-        lines = [title + ")", "", "| " + " | ".join(head) + " |",
+        if departed:
+            title += ", departs from the protocol"
+        lines = [title + ")", ""] + ([f"_Departures from the protocol: {departed}_", ""] if departed else []) + [
+                 "| " + " | ".join(head) + " |",
                  "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
         order = sorted(models, key=lambda m: (m != REAL, -models[m].get("caption_acc", (0,))[0], m))
         for model in order:

@@ -10,12 +10,35 @@ and for real data).
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import subprocess
 from pathlib import Path
 
 RESULTS_FORMAT = 1
+
+
+def is_rate(metric: str) -> bool:
+    """Accuracies, the temporal consistency and the GAM error rates: fractions of videos, in [0, 1]."""
+    return metric.endswith("_acc") or "_acc_" in metric or metric.startswith(
+        ("caption_acc", "temporal_consistency", "gam_d_err"))
+
+
+def metric_problems(metrics: dict) -> list[str]:
+    """What makes a results file's metrics no result: a value that is not a number, not finite (an
+    evaluation of a diverged model), or a rate outside [0, 1]. None is a metric that was not measured."""
+    out = []
+    for k, v in metrics.items():
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            out.append(f"metric {k} is not a number ({v!r})")
+        elif not math.isfinite(v):
+            out.append(f"metric {k} is {v} (not finite)")
+        elif is_rate(k) and not 0 <= v <= 1:
+            out.append(f"metric {k} = {v} is outside [0, 1]")
+    return out
 
 
 def code_version() -> dict:

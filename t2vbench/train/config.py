@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 from t2vbench.data.format import sha256_json
 from t2vbench.errors import UserError
@@ -60,14 +61,24 @@ def _chain(name: str) -> list[dict]:
     return chain
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """User text as it goes into a one-line message: control characters escaped, long text cut."""
+    t = text if text.isprintable() else json.dumps(text)[1:-1]
+    return t if len(t) <= limit else t[:limit] + "..."
+
+
+def _value_shown(value) -> str:
+    return _shown(value if isinstance(value, str) else json.dumps(value))
+
+
 def parse_override(text: str):
     """'train.iters=100' -> (['train', 'iters'], 100); values are JSON, else plain strings."""
     if "=" not in text:
-        raise UserError(f"--set expects key=value (e.g. train.iters=100), got '{text}'")
+        raise UserError(f"--set expects key=value (e.g. train.iters=100), got '{_shown(text)}'")
     key, raw = text.split("=", 1)
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than Python's stack
         value = raw
     return key.strip().split("."), value
 
@@ -76,9 +87,9 @@ def apply_override(cfg: dict, path: list[str], value) -> None:
     node = cfg
     for i, part in enumerate(path):
         if not isinstance(node, dict) or part not in node:
-            where = ".".join(path[:i]) or "the top level"
+            where = _shown(".".join(path[:i])) or "the top level"
             known = ", ".join(sorted(node)) if isinstance(node, dict) else "nothing (not a section)"
-            raise UserError(f"unknown config key '{'.'.join(path)}': {where} has {known}")
+            raise UserError(f"unknown config key '{_shown('.'.join(path))}': {where} has {known}")
         if i == len(path) - 1:
             node[part] = _same_kind(".".join(path), node[part], value)
         node = node[part]
@@ -86,17 +97,17 @@ def apply_override(cfg: dict, path: list[str], value) -> None:
 
 ZERO_OK = ("train.bn_recalibrate_batches",)  # 0 turns it off
 # None or at least this (eval.n_samples None: the evaluation protocol's count; epochs None: use iters)
-OPTIONAL_COUNTS = {"eval.n_samples": 2, "text.pretrain.epochs": 1}
+OPTIONAL_COUNTS = {"eval.n_samples": 2, "text.pretrain.epochs": 1, "text.pretrain.iters": 1}
 
 
 def _same_kind(key: str, default, value):
     """An override keeps the default's type (an int may stand for a float); counts stay >= 1, learning
-    rates > 0, other positive numbers >= 0 (a weight of 0 is an ablation): a bad value fails here,
-    before the run folder is touched."""
+    rates > 0, other positive numbers >= 0 (a weight of 0 is an ablation), numbers finite: a bad value
+    fails here, before the run folder is touched."""
     if key in OPTIONAL_COUNTS:
         least = OPTIONAL_COUNTS[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            raise UserError(f"--set {key}={value}: expected null or an integer >= {least}")
+            raise UserError(f"--set {key}={_value_shown(value)}: expected null or an integer >= {least}")
         return value
     kinds = ((bool, "true or false"), (int, "an integer"), (float, "a number"), (str, "a string"),
              (list, "a JSON list"), (dict, "a JSON object"))
@@ -104,10 +115,15 @@ def _same_kind(key: str, default, value):
         if isinstance(default, kind):
             ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                ok, value = True, float(value)
+                try:
+                    ok, value = True, float(value)
+                except OverflowError:
+                    ok, value = False, math.inf
+            if kind is float and ok and not math.isfinite(value):
+                raise UserError(f"--set {key}={_value_shown(value)}: expected a finite number (default "
+                                f"{json.dumps(default)})")
             if not ok:
-                raise UserError(f"--set {key}={json.dumps(value) if not isinstance(value, str) else value}: "
-                                f"expected {words} (default {json.dumps(default)})")
+                raise UserError(f"--set {key}={_value_shown(value)}: expected {words} (default {json.dumps(default)})")
             if kind is int and default > 0 and value < 1 and key not in ZERO_OK:
                 raise UserError(f"--set {key}={value}: must be at least 1 (default {default})")
             is_lr = key.rsplit(".", 1)[-1].startswith("lr")
@@ -129,6 +145,9 @@ def resolve(name: str, budget: str = "quick", overrides=()) -> dict:
     for text in overrides:
         path, value = parse_override(text)
         apply_override(cfg, path, value)
+    pre = cfg.get("text", {}).get("pretrain")
+    if isinstance(pre, dict) and "iters" in pre and pre.get("iters") is None and pre.get("epochs") is None:
+        raise UserError("text.pretrain.iters and text.pretrain.epochs are both null: set one of them (--set)")
     cfg["name"] = name
     cfg["impl"] = MODELS.impl(name)
     cfg["budget"] = budget

@@ -20,18 +20,29 @@ Run folder `OUT/<model>-<dataset>-<budget>-seed<S>/`:
   config.json      resolved config, its sha256, seed, dataset identity, world size, code version
                    (package version; git commit and dirty flag when run from a checkout)
   log.jsonl        one line per log interval (stage 1 = pre-training, stage 2 = the training loop)
-  samples/         step-XXXXXXX.gif grids (rows: fixed test captions; columns: fixed seeds), captions.txt
+  samples/         step-XXXXXXX.gif grids (rows: fixed test captions, train captions for a dataset
+                   without test videos; columns: fixed seeds), captions.txt
   text_encoder.pt  stage-1 result (models with a pre-trained text encoder)
   checkpoints/last.pt  training state for --resume;  model.pt  final weights for `t2vbench sample`
+  *.pt.sha256      each .pt file's sha256, checked whenever it is loaded (t2vbench.train.checkpoint)
   results.json     evaluation (t2vbench.eval.evaluate); OUT/leaderboard.csv is rebuilt from all runs
+
+A failed run is never a result: a non-finite loss (either stage; under mixed precision, one whose
+weights are not finite either) or non-finite weights stop it with one line before anything is saved
+from that state, so last.pt stays the last good checkpoint and no model.pt, results.json or leaderboard
+row is written; a failed write (a full disk) is one line naming the file, and the file there before is
+intact.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import importlib
 import json
+import math
+import operator
 import sys
 import time
 from pathlib import Path
@@ -56,6 +67,10 @@ from t2vbench.train.model import TextToVideoModel, TrainBatch, check_model
 from t2vbench.train.samples import write_grid
 
 CKPT_FORMAT = 2  # 2: optimiser and scaler states by name ({"g": ..., "d": ...})
+# Log key: the share of an interval's steps that mixed precision skipped. Under AMP an fp16 overflow in
+# the forward pass can make one step's loss inf while the GradScalers skip its update, which is not
+# divergence; such a step (its weights checked, once) is counted here instead of stopping the run.
+AMP_SKIPPED = "amp_skipped"
 
 
 def mix_seed(*parts) -> int:
@@ -65,6 +80,28 @@ def mix_seed(*parts) -> int:
 
 def log(msg: str) -> None:
     print(f"t2vbench: {msg}", file=sys.stderr, flush=True)
+
+
+def nonfinite(logs: dict) -> list[str]:
+    """The log entries that are not finite numbers. Logs are floats already (synchronised by the model
+    to make them), so checking them every step costs nothing on a GPU."""
+    bad = []
+    for k, v in logs.items():
+        try:
+            if not math.isfinite(v):
+                bad.append(k)
+        except TypeError:
+            pass
+    return bad
+
+
+def nonfinite_tensors(state: dict) -> list[str]:
+    """The floating-point tensors of a state dict holding NaN or inf: one device sync for all of them
+    (called before a checkpoint is written, not per step)."""
+    floats = [(k, v) for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and v.numel()]
+    if not floats or bool(torch.stack([torch.isfinite(v).all() for _, v in floats]).all()):
+        return []
+    return [k for k, v in floats if not bool(torch.isfinite(v).all())]
 
 
 @contextlib.contextmanager
@@ -135,8 +172,10 @@ class TrainData:
 
 
 def sample_captions(dataset: DatasetHandle, k: int):
-    """The fixed caption set for sample grids: the first k test captions of distinct meaning."""
-    split = "test" if dataset.has_split("test") else "train"
+    """The fixed caption set for sample grids: the first k test captions of distinct meaning (train
+    captions for a dataset without test videos: a run with --no-eval needs no test split, and the grids
+    are for looking at, not for scoring)."""
+    split = "test" if dataset.has_split("test") and dataset.count("test") > 0 else "train"
     names = sorted(dataset.labels)
     cols = dataset.read(split, columns=["tokens", "caption"] + [f"label/{n}" for n in names], limit=4096)
     keys = meaning_keys({n: cols[f"label/{n}"] for n in names} or None, cols["caption"])
@@ -227,7 +266,7 @@ class RunSpec:
     resume: bool = False
     overrides: tuple[str, ...] = ()
     device: str | None = None  # cpu or cuda; None: cuda when present
-    progress: bool = True
+    progress: bool = True  # progress bars and information lines on stderr (warnings and errors always)
     evaluate: bool = True
     judge: str | Path | None = None  # judge file for the evaluation; None: the dataset's shipped judge
 
@@ -281,16 +320,38 @@ def run(model_name: str, dataset, *, budget: str = "quick", seed: int = 0, out="
 
 
 def execute(spec: RunSpec) -> Path:
-    """Every phase of `spec`, as `t2vbench run` does them (under torchrun on every rank)."""
-    with prepare(spec) as r:
-        train(r)
-        save_model(r)
-        if r.dist.main:
-            if spec.evaluate:
-                evaluate_run(r)
-                build_leaderboard(r.dir.parent)
-            log(f"done: {r.dir} (train {r.train_time:.0f} s, total {time.time() - r.t_start:.0f} s)")
-        return r.dir
+    """Every phase of `spec`, as `t2vbench run` does them (under torchrun on every rank). A failed read
+    or write (a full disk) is one line naming the file; every file a run writes is written atomically,
+    so the run can be resumed once the cause is fixed."""
+    try:
+        with prepare(spec) as r:
+            train(r)
+            save_model(r)
+            if r.dist.main:
+                if spec.evaluate:
+                    evaluate_run(r)
+                    build_leaderboard(r.dir.parent)
+                if spec.progress:
+                    log(f"done: {r.dir} (train {r.train_time:.0f} s, total {time.time() - r.t_start:.0f} s)")
+            return r.dir
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) or not e.filename:
+            raise ckpt.write_failed(e.filename or spec.out, e) from None
+        raise UserError(f"cannot use {e.filename}: {e.strerror or e}; fix that, then re-run the same command with "
+                        "--resume") from None
+
+
+def check_seed(seed) -> int:
+    """A training seed is a non-negative integer: `-seed-1` in a folder name would read as seed 1."""
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        value = operator.index(seed)
+    except TypeError:
+        raise UserError(f"the training seed must be an integer >= 0 (got {seed!r})") from None
+    if value < 0:
+        raise UserError(f"the training seed must be >= 0 (got {value}); run folders are named ...-seed<S>")
+    return value
 
 
 # ---------------------------------------------------------------- phase 1: set-up
@@ -323,6 +384,7 @@ def prepare(spec: RunSpec) -> Run:
     everything a config or an argument can get wrong (dry run, the evaluation's judge) before the run
     folder is written: a folder with a config.json would refuse the corrected command line."""
     t_start = time.time()
+    check_seed(spec.seed)
     cfg = C.resolve(spec.model, spec.budget, spec.overrides)
     chash = C.config_hash(cfg)
     d = setup(spec.device)
@@ -334,6 +396,8 @@ def prepare(spec: RunSpec) -> Run:
                     "world_size": d.world, "global_batch": int(cfg["train"]["batch"]) * d.world,
                     "code_version": code_version(), "torch": torch.__version__, "device": d.device.split(":")[0]}
         has_state = _prepare_run_dir(run_dir, identity, spec.resume)  # read-only on every rank: all fail alike
+        if spec.resume and not has_state and d.main:  # a launcher may always pass --resume: go on, but say so
+            log(f"--resume: {run_dir} holds no run yet; starting it from step 0")
         torch.manual_seed(mix_seed(spec.seed, "init"))
         model = build_model(cfg, data.vocab_size, data.channels).to(d.device)
         data.indices(spec.seed, 0, int(cfg["train"]["batch"]), d)
@@ -343,11 +407,12 @@ def prepare(spec: RunSpec) -> Run:
         barrier(d)
         if d.main:
             try:
-                (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+                run_dir.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise UserError(f"cannot create {run_dir} ({e.strerror or e}); choose another --out") from None
-            if not has_state:
+            if not has_state:  # first: a folder holding anything else is a run (killed here: an empty one)
                 write_json_atomic(run_dir / "config.json", identity)
+            (run_dir / "samples").mkdir(exist_ok=True)
             with atomic_file(run_dir / "samples" / "captions.txt", "w") as f:
                 f.write("".join(c + "\n" for c in captions))
         barrier(d)
@@ -393,8 +458,10 @@ def _pretrain(r: Run, stage, jlog: JsonlLog) -> None:
     d, data, seed = r.dist, r.data, r.spec.seed
     path = r.dir / f"{stage.name}.pt"
     if path.exists():
-        stage.load_state_dict(ckpt.load(path, map_location=d.device)["state"])
-        log(f"stage 1: loaded {path}")
+        fix = f"delete it (and {ckpt.record_path(path).name}) to train stage 1 again, then resume"
+        stage.load_state_dict(ckpt.load(path, map_location=d.device, fix=fix)["state"])
+        if r.spec.progress and d.main:
+            log(f"stage 1: loaded {path}")
         return
     iters, batch, lr = stage.schedule(len(data), d.world)
     pre = stage.module().to(d.device)
@@ -402,28 +469,46 @@ def _pretrain(r: Run, stage, jlog: JsonlLog) -> None:
     every = int(r.cfg["train"]["log_every"])
     acc: dict = {}
     pre.train()
-    for step in tqdm(range(iters), desc=f"stage 1 {stage.name}", disable=not (r.spec.progress and d.main),
-                     file=sys.stderr, smoothing=0.1):
-        video, tokens = data.batch(data.indices(mix_seed(seed, "stage1"), step, batch, d), d.device)
-        loss, logs = pre.loss(video, tokens)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if d.active:
-            average_gradients(list(pre.parameters()), d.world)
-        opt.step()
-        for k, v in logs.items():
-            acc[k] = acc.get(k, 0.0) + v
-        if (step + 1) % every == 0 or step + 1 == iters:
-            n = every if (step + 1) % every == 0 else (step + 1) % every
-            jlog.write({"stage": 1, "step": step + 1, **{k: v / n for k, v in acc.items()}})
-            acc = {}
+    with tqdm(range(iters), desc=f"stage 1 {stage.name}", disable=not (r.spec.progress and d.main),
+              file=sys.stderr, smoothing=0.1) as bar:
+        for step in bar:
+            video, tokens = data.batch(data.indices(mix_seed(seed, "stage1"), step, batch, d), d.device)
+            loss, logs = pre.loss(video, tokens)
+            bad = nonfinite(logs)
+            if bad:
+                raise UserError(f"stage 1 ({stage.name}) diverged at step {step + 1}: {bad[0]} = {logs[bad[0]]} "
+                                "(not finite); nothing of stage 1 is saved and no result is written. Lower "
+                                f"text.pretrain.lr (--set) and start again with another --out (or delete {r.dir})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if d.active:
+                average_gradients(list(pre.parameters()), d.world)
+            opt.step()
+            for k, v in logs.items():
+                acc[k] = acc.get(k, 0.0) + v
+            if (step + 1) % every == 0 or step + 1 == iters:
+                n = every if (step + 1) % every == 0 else (step + 1) % every
+                jlog.write({"stage": 1, "step": step + 1, **{k: v / n for k, v in acc.items()}})
+                acc = {}
     n = min(len(data), 4096)
     logs, lines = stage.finish(data.tokens[:n].to(d.device), data.keys[:n])
     jlog.write({"stage": 1, "step": iters, **logs})
     if d.main:
         for line in lines:
-            log(line)
-        ckpt.save(path, {"format": CKPT_FORMAT, "kind": stage.name, "iters": iters, "state": stage.state_dict()})
+            if r.spec.progress or line.startswith("warning"):
+                log(line)
+        state = stage.state_dict()
+        bad = nonfinite_tensors(state)
+        if bad:
+            raise UserError(f"stage 1 ({stage.name}) diverged: {bad[0]} is not finite after step {iters}; nothing of "
+                            f"stage 1 is saved. Lower text.pretrain.lr (--set) and start again with another --out "
+                            f"(or delete {r.dir})")
+        ckpt.save(path, {"format": CKPT_FORMAT, "kind": stage.name, "iters": iters, "state": state})
+
+
+def use_amp(tcfg: dict, device: str) -> bool:
+    """Mixed precision: train.amp, on CUDA only."""
+    return bool(tcfg.get("amp")) and device.startswith("cuda")
 
 
 def train(r: Run, until_step: int | None = None) -> int:
@@ -438,7 +523,8 @@ def train(r: Run, until_step: int | None = None) -> int:
     stop = iters if until_step is None else min(iters, int(until_step))
     jlog = JsonlLog(r.dir / "log.jsonl", d.main)
     last = r.dir / "checkpoints" / "last.pt"
-    state = ckpt.load(last, map_location=d.device) if spec.resume and last.exists() else None
+    fix = f"delete it (and {ckpt.record_path(last).name}) to train from step 0 again"
+    state = ckpt.load(last, map_location=d.device, fix=fix) if spec.resume and last.exists() else None
     if state is not None and (state.get("config_sha256") != r.config_sha256 or state["format"] != CKPT_FORMAT):
         raise UserError(f"{last} belongs to another config or t2vbench version; delete it or use another --out")
     start = int(state["step"]) if state else 0
@@ -454,7 +540,7 @@ def train(r: Run, until_step: int | None = None) -> int:
         stage.freeze()
 
     opts = model.optimizers()
-    amp = bool(tcfg.get("amp")) and d.device.startswith("cuda")
+    amp = use_amp(tcfg, d.device)
     scalers = {name: torch.amp.GradScaler("cuda") for name in opts} if amp else None
     acc, elapsed = {}, 0.0
     if state is None:  # a fresh stage 2 starts from its own seed, whether or not stage 1 ran in this process
@@ -468,7 +554,17 @@ def train(r: Run, until_step: int | None = None) -> int:
                 s.load_state_dict(state["scalers"][name])
         torch.set_rng_state(state["rng"].cpu())
         acc, elapsed = dict(state["log_acc"]), float(state["elapsed"])
-        log(f"resuming {r.dir.name} at step {start}/{iters}")
+    if spec.resume and d.main and spec.progress:
+        log(f"resuming {r.dir.name} at step {start}/{iters}" if state else
+            f"resuming {r.dir.name}: no checkpoint yet, training from step 0")
+    saved = start if state else None  # the step of the last good checkpoint on disk
+
+    def diverged(what: str, done: int) -> UserError:
+        kept = (f"the last good checkpoint, {last} (step {saved}), is kept" if saved is not None
+                else "no checkpoint was written before it")
+        return UserError(f"training diverged at step {done}: {what} (not finite); no result is written and {kept}. "
+                         f"Lower the learning rates (--set train.lr_g=..., train.lr_d=...) and start again with "
+                         f"another --out (or delete {r.dir})")
 
     reduce = (lambda ps: average_gradients(ps, d.world)) if d.active else None
     near = float(tcfg.get("near_mismatch", 0.0))
@@ -476,36 +572,46 @@ def train(r: Run, until_step: int | None = None) -> int:
     s_cfg = r.cfg["samples"]
     model.train()
     t0 = t_log = time.time()
-    bar = tqdm(total=iters, initial=start, desc=f"{spec.model} {spec.budget}", disable=not (spec.progress and d.main),
-               file=sys.stderr, smoothing=0.05)
-    for step in range(start, stop):
-        idx = data.indices(seed, step, batch, d)
-        real, tokens = data.batch(idx, d.device)
-        g = torch.Generator().manual_seed(mix_seed(seed, "step", step, d.rank))
-        mismatched = data.tokens[data.mismatch.sample(idx, g, near)].to(d.device)
-        logs = model.train_step(TrainBatch(real, tokens, mismatched, g), opts, scalers=scalers, reduce_grads=reduce)
-        for k, v in logs.items():
-            acc[k] = acc.get(k, 0.0) + v
-        bar.update(1)
-        done = step + 1
-        if done % every == 0 or done == iters:
-            n = every if done % every == 0 else done % every
-            row = {k: v / n for k, v in acc.items()}
-            now = time.time()
-            jlog.write({"stage": 2, "step": done, "it_per_s": round(n / max(now - t_log, 1e-9), 3), **row})
-            bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.endswith("loss")})
-            acc, t_log = {}, now
-        if d.main and done % sample_every == 0:
-            write_samples(model, r.grid_tokens.to(d.device), r.grid_captions,
-                          r.dir / "samples" / f"step-{done:07d}.gif", int(s_cfg["per_caption"]), int(s_cfg["fps"]))
-        if d.main and (done % ckpt_every == 0 or done == iters):
-            ckpt.save(last, {"format": CKPT_FORMAT, "kind": "train", "config_sha256": r.config_sha256,
-                             "step": done, "model": model.state_dict(),
-                             "optimizers": {name: opt.state_dict() for name, opt in opts.items()},
-                             "scalers": {name: s.state_dict() for name, s in scalers.items()} if amp else None,
-                             "rng": torch.get_rng_state(), "log_acc": acc,
-                             "elapsed": elapsed + time.time() - t0})
-    bar.close()
+    with tqdm(total=iters, initial=start, desc=f"{spec.model} {spec.budget}", file=sys.stderr, smoothing=0.05,
+              disable=not (spec.progress and d.main)) as bar:  # closed before an error's line is printed
+        for step in range(start, stop):
+            idx = data.indices(seed, step, batch, d)
+            real, tokens = data.batch(idx, d.device)
+            g = torch.Generator().manual_seed(mix_seed(seed, "step", step, d.rank))
+            mismatched = data.tokens[data.mismatch.sample(idx, g, near)].to(d.device)
+            logs = model.train_step(TrainBatch(real, tokens, mismatched, g), opts, scalers=scalers, reduce_grads=reduce)
+            bad = nonfinite(logs)
+            if bad:
+                if not amp or nonfinite_tensors(model.state_dict()):
+                    raise diverged(f"{bad[0]} = {logs[bad[0]]}", step + 1)
+                logs = {AMP_SKIPPED: 1.0}  # an fp16 overflow: the scalers skipped the update, the weights are intact
+            for k, v in logs.items():
+                acc[k] = acc.get(k, 0.0) + v
+            bar.update(1)
+            done = step + 1
+            if done % every == 0 or done == iters:
+                n = every if done % every == 0 else done % every
+                kept = n - acc.get(AMP_SKIPPED, 0.0)  # the steps whose losses were added
+                row = {k: v / (n if k == AMP_SKIPPED else max(kept, 1)) for k, v in acc.items()}
+                now = time.time()
+                jlog.write({"stage": 2, "step": done, "it_per_s": round(n / max(now - t_log, 1e-9), 3), **row})
+                bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.endswith("loss")})
+                acc, t_log = {}, now
+            if d.main and done % sample_every == 0:
+                write_samples(model, r.grid_tokens.to(d.device), r.grid_captions,
+                              r.dir / "samples" / f"step-{done:07d}.gif", int(s_cfg["per_caption"]), int(s_cfg["fps"]))
+            if d.main and (done % ckpt_every == 0 or done == iters):
+                weights = model.state_dict()
+                bad = nonfinite_tensors(weights)
+                if bad:
+                    raise diverged(f"the weights {bad[0]} are", done)
+                ckpt.save(last, {"format": CKPT_FORMAT, "kind": "train", "config_sha256": r.config_sha256,
+                                 "step": done, "model": weights,
+                                 "optimizers": {name: opt.state_dict() for name, opt in opts.items()},
+                                 "scalers": {name: s.state_dict() for name, s in scalers.items()} if amp else None,
+                                 "rng": torch.get_rng_state(), "log_acc": acc,
+                                 "elapsed": elapsed + time.time() - t0})
+                saved = done
     r.step = max(start, stop)
     r.train_time = elapsed + time.time() - t0
     return r.step
@@ -525,8 +631,14 @@ def save_model(r: Run) -> Path | None:
     model.finish_training(r.data.tokens, torch.Generator().manual_seed(mix_seed(r.spec.seed, "bn")))
     model.eval()
     path = r.dir / "model.pt"
+    weights = model.state_dict()
+    bad = nonfinite_tensors(weights)
+    if bad:
+        raise UserError(f"the final weights of {r.dir} are not finite ({bad[0]}); no model.pt or result is written. "
+                        "Lower the learning rates (--set train.lr_g=..., train.lr_d=...) and start again with another "
+                        "--out")
     ckpt.save(path, {"format": CKPT_FORMAT, "kind": "model", "config_sha256": r.config_sha256,
-                     "run_json": json.dumps(r.identity), "model": model.state_dict()})
+                     "run_json": json.dumps(r.identity), "model": weights})
     s_cfg = r.cfg["samples"]
     write_samples(model, r.grid_tokens.to(device), r.grid_captions, r.dir / "samples" / "final.gif",
                   int(s_cfg["per_caption"]), int(s_cfg["fps"]))
@@ -591,9 +703,10 @@ def load_run(run_dir, device: str = "cpu"):
         raise UserError(f"cannot read {cfg_path} ({e}); it is damaged: re-run the training") from None
     final, last = run_dir / "model.pt", run_dir / "checkpoints" / "last.pt"
     if final.exists():
-        state = ckpt.load(final, device)
+        state = ckpt.load(final, device, fix=f"delete it (and {ckpt.record_path(final).name}) and re-run the "
+                                             "training command with --resume to write it again")
     elif last.exists():
-        state = ckpt.load(last, device)
+        state = ckpt.load(last, device, fix="delete it and train the run again")
         log(f"{run_dir} has not finished; sampling from its last checkpoint (step {state['step']})")
     else:
         raise UserError(f"{run_dir} has no model.pt or checkpoint yet; train it first")
