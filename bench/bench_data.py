@@ -74,7 +74,8 @@ def main():
         assert np.array_equal(numpy_loop(images, p["img"][:m], p["pos"][:m], 64), out[:m])
         t_draw = best(lambda: draw(cfg, "train", 0, n, labels))
         rate = n / t_numba
-        print(f"{cls.name}: render {rate:,.0f} videos/s (NumPy loop {n / t_numpy:,.0f}/s, ratio {t_numpy / t_numba:.0f}x; "
+        print(f"{cls.name}: render {rate:,.0f} videos/s (NumPy loop {n / t_numpy:,.0f}/s, "
+              f"ratio {t_numpy / t_numba:.0f}x; "
               f"{rate * 65536 / copy_bw:.0%} of memory-copy ceiling); parameter draws {n / t_draw:,.0f}/s")
 
     with tempfile.TemporaryDirectory() as tmp:

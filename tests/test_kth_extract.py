@@ -110,7 +110,7 @@ def test_direction_accuracy_and_ambiguous_passes_left_out(kth):
     for stem, res in results.items():
         v = truth["videos"][stem]
         emitted = dict(zip(res.starts, res.direction))
-        for s, _, why in res.excluded:
+        for _, _, why in res.excluded:
             reasons.add(why)
         vis = np.asarray(v["visible"])
         for s in list(emitted) + [s for s, _, _ in res.excluded]:
@@ -139,13 +139,13 @@ def test_direction_accuracy_and_ambiguous_passes_left_out(kth):
 
 
 def test_mirrored_videos_get_opposite_labels(kth, tmp_path):
-    """Mirror the decoded frames of every walking video (all scenarios; running is covered by the same
-    code) into a lossless AVI with the same name and run the whole extraction on both folders: each decided clip must get the opposite direction and
-    the same clips must be left out, for the same reasons. No tolerance on labels: the mirrored pixels
-    are exactly the original decoded ones, flipped, and every decision step is mirror-symmetric (ties are
-    broken towards the image centre). The centroid speed must negate to float precision; the flow speed
-    is not bit-symmetric (Farneback's float arithmetic: up to ~0.3 px/frame apart here, median ~0.01),
-    which is why it is checked through the labels only."""
+    """Mirror the decoded frames of every walking video (all scenarios; running is covered by the same code)
+    into a lossless AVI with the same name and run the whole extraction on both folders: each decided clip must
+    get the opposite direction and the same clips must be left out, for the same reasons. No tolerance on
+    labels: the mirrored pixels are exactly the original decoded ones, flipped, and every decision step is
+    mirror-symmetric (ties are broken towards the image centre). The centroid speed must negate to float
+    precision; the flow speed is not bit-symmetric (Farneback's float arithmetic: up to ~0.3 px/frame apart
+    here, median ~0.01), which is why it is checked through the labels only."""
     import cv2
 
     root, truth = kth
@@ -518,8 +518,9 @@ def test_make_fixture_cli_and_overwrite(tmp_path):
     assert main(["make-fixture", "kth", "--out", str(root)]) == 2  # not empty, no --overwrite
     assert main(args + ["--overwrite"]) == 0  # flat XVID replaces the by-action FFV1 fixture
     assert json.loads((root / "fixture_truth.json").read_text())["codec"] == "XVID"
+    actions = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
     assert sorted(p.name for p in root.iterdir()) == ["00sequences.txt", "fixture_truth.json"] + [
-        f"person02_{a}_d1_uncomp.avi" for a in ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")]
+        f"person02_{a}_d1_uncomp.avi" for a in actions]
     assert [p.name for p in tmp_path.iterdir()] == ["fx"]  # no temp folder left beside it
     # a real AVI beside the fixture, or a real KTH folder: refused, nothing deleted
     real = root / "person03_walking_d1_uncomp.avi"

@@ -263,7 +263,7 @@ class KTH4(DatasetBuilder):
             stats["ranges_clamped"] += len(res.clamped)
             if res.past_end or res.clamped:
                 stats["videos_cut_short"].append(res.stem)
-            for s, k, why in res.excluded:
+            for _, _, why in res.excluded:
                 stats["left_out"][why] = stats["left_out"].get(why, 0) + 1
                 d = f"d{name.scenario}"
                 stats["left_out_by_scenario"][d] = stats["left_out_by_scenario"].get(d, 0) + 1
@@ -318,7 +318,8 @@ class KTH4(DatasetBuilder):
 
         from t2vbench.data.format import sha256_json
         from t2vbench.generators.kth import direction
-        from t2vbench.generators.kth.extract import RESIZE_POLICY, __doc__ as extract_doc
+        from t2vbench.generators.kth.extract import RESIZE_POLICY
+        from t2vbench.generators.kth.extract import __doc__ as extract_doc
 
         windowing = extract_doc.split("Windowing rule (documented in the README via the builder): ")[1].split("\n\n")[0]
         return {

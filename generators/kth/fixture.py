@@ -30,10 +30,10 @@ W, H, FPS = 160, 120, 25
 LOCOMOTION = ("walking", "running", "jogging")
 DEFAULT_ACTIONS = ("walking", "running", "handwaving", "boxing")
 SYNTHETIC_MARKER = "Synthetic copy written by t2vbench make-fixture kth: NOT the real KTH data."
-HEADER = """
+HEADER = f"""
 This database contains sequences of six classes of actions performed by
 25 subjects in four different conditions (see below).
-{marker}
+{SYNTHETIC_MARKER}
 
 In our experiments (Schuldt, Laptev and Caputo, ICPR 2004) we used the
 following subdivision of sequences with respect to the subject:
@@ -43,7 +43,7 @@ Validation: person19, 20, 21, 23, 24, 25, 01, 04
 Test:       person22, 02, 03, 05, 06, 07, 08, 09, 10 
 
 
-""".format(marker=SYNTHETIC_MARKER)
+"""
 
 
 def _rng(seed: int, *key) -> np.random.Generator:

