@@ -109,7 +109,7 @@ def score_videos(video: np.ndarray, labels: dict, heldout, dataset, judge, *,
     # analytic motion check: single digit, motion labels
     if "motion" in labels and np.asarray(labels["motion"]).shape[1] == 1 and "digit" in labels:
         metrics["motion_com_acc"] = float(motion.check(video, labels["motion"], manifest["labels"]["motion"]).mean())
-        impl["motion_com_acc"] = motion.IMPL
+        impl["motion_com_acc"] = motion.IMPL_V1
     else:
         skipped["motion_com_acc"] = "needs one digit per video with motion labels (centres of two digits mix)"
     return metrics, impl, skipped

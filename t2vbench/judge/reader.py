@@ -218,12 +218,20 @@ def clear_digits(video, pos, conf, digit: int, radius: int, match: float, passes
     (cost <= `match`): what is left of a digit once every frame in which the other digit has moved away
     has been consulted. Where the digits overlap in the reference frame too, few frames match its crop,
     so the next pass tracks again with the cleared image as the reference.
-    Runs on VIDEO_CHUNK videos at a time: the same result, ~1.3x as fast as 128 at once (cache)."""
+    Runs on VIDEO_CHUNK videos at a time: the same result, ~1.3x as fast as 128 at once (cache).
+    `tracked_digits` is the same computation that also returns the corners it followed."""
+    least, ref_frame, _ = tracked_digits(video, pos, conf, digit, radius, match, passes)
+    return least, ref_frame
+
+
+def tracked_digits(video, pos, conf, digit: int, radius: int, match: float, passes: int = 2):
+    """`clear_digits`, also returning the corners (B, T, S, 2) of the last pass's `track`: where each
+    digit was followed, frame by frame (slot s is detection s of the reference frame)."""
     B = video.shape[0]
     if B > VIDEO_CHUNK:
-        parts = [clear_digits(*c, digit, radius, match, passes)
+        parts = [tracked_digits(*c, digit, radius, match, passes)
                  for c in zip(video.split(VIDEO_CHUNK), pos.split(VIDEO_CHUNK), conf.split(VIDEO_CHUNK))]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        return tuple(torch.cat([p[i] for p in parts]) for i in range(3))
     ink = video.sum(dim=2)
     ref_frame = least_overlap_frames(pos, 1, digit, conf)[:, 0]
     ref = None
@@ -233,7 +241,7 @@ def clear_digits(video, pos, conf, digit: int, radius: int, match: float, passes
         keep[torch.arange(B), ref_frame] = True
         least = least_ink(video, at, digit, keep)
         ref = least.sum(dim=2)
-    return least, ref_frame
+    return least, ref_frame, at
 
 
 def least_ink(video, at, digit: int, keep=None):
@@ -370,6 +378,41 @@ def read_digits(locator, readers, video, slots: int, digit: int, radius: int, ma
     if vote_distance and slots == 2:
         vote = vote * torch.exp2((gap - vote_distance["pivot"]) / vote_distance["doubling"])[:, None, None]
     return vote
+
+
+def locate_digits(locator, readers, video, slots: int, digit: int, radius: int, match: float, passes: int = 2,
+                  layers: dict | None = None):
+    """Where `read_digits` found each digit, and what it read there: the same detections, tracking and
+    layers (same arguments, same computation; nothing of `read_digits` changes) -> dict of
+    - corners (B, T, S, 2) long, (x, y) top-left of each located digit's box in every frame: the last
+      tracking pass (`tracked_digits`), or `layer_corners` for videos read as two layers;
+    - logp (B, S, K): the crop readers' summed log-probabilities of each located digit's value (the
+      readings `digit_vote` turns into the vote);
+    - ref_frame (B,), gap (B,) (Chebyshev px between the reference frame's detections; 0 for one slot),
+      layered (B,) bool (read as two layers);
+    - images (B, S, C, d, d): each located digit's least ink, the image the readers read;
+    - conf (B, S): the reference frame's detection confidences (with logp, what `digit_vote` weighs)."""
+    B, T, C, H, W = video.shape
+    heat, offset = by_chunks(locator, video.flatten(0, 1))
+    pos, conf = detect(heat, offset, slots, H, digit)
+    pos, conf = pos.view(B, T, slots, 2), conf.view(B, T, slots)
+    least, ref_frame, at = tracked_digits(video, pos, conf, digit, radius, match, passes)
+    rows = torch.arange(B)
+    gap = (pos[rows, ref_frame, 0] - pos[rows, ref_frame, -1]).abs().amax(dim=-1).float()
+    layered = torch.zeros(B, dtype=torch.bool)
+    if layers and slots == 2:
+        for b in (gap < layers["gate"]).nonzero()[:, 0].tolist():
+            at[b] = layer_corners(video[b], pos[b, ref_frame[b]], int(ref_frame[b]), digit, int(layers["speed"]),
+                                  int(layers["beam"]))
+            least[b] = least_ink(video[b:b + 1], at[b:b + 1], digit)[0]
+            layered[b] = True
+    flat = least.flatten(0, 1)
+    first, *more = readers if isinstance(readers, (list, tuple)) else [readers]
+    logp = F.log_softmax(first(flat), dim=-1)
+    for r in more:
+        logp = logp + F.log_softmax(r(flat), dim=-1)
+    return {"corners": at, "logp": logp.view(B, slots, -1), "ref_frame": ref_frame, "gap": gap, "layered": layered,
+            "images": least, "conf": conf[rows, ref_frame]}
 
 
 # -- training (stage 3 of the recipe) ------------------------------------------------------------
