@@ -17,8 +17,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from t2vbench import __version__
 from t2vbench.data.format import (
     FORMAT_VERSION,
@@ -26,6 +24,7 @@ from t2vbench.data.format import (
     MANIFEST,
     SHARD_NAME,
     SLICE_NAME,
+    attr_value,
     cannot_write,
     canonical_json,
     dangling,
@@ -161,14 +160,6 @@ def _worker(builder, cfg: dict, base: dict, job: ShardJob, root: str, level: int
 _HEADER = ("format_version", "dataset", "generator", "config_sha256")
 
 
-def _attr(v):
-    if isinstance(v, bytes):
-        return v.decode(errors="replace")
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
 def _shard_header(path: Path):
     """('ours', root attributes, rows) for an HDF5 file with t2vbench's root attributes; ('damaged', why)
     for a file HDF5 cannot read; ('foreign', what it is) for any other file or link."""
@@ -178,7 +169,7 @@ def _shard_header(path: Path):
         return "foreign", dangling(path) or f"{path} is not a regular file"
     try:
         with h5py.File(path, "r") as f:
-            attrs = {k: _attr(v) for k, v in f.attrs.items()}
+            attrs = {k: attr_value(v) for k, v in f.attrs.items()}
             rows = f["video"].shape[0] if isinstance(f.get("video"), h5py.Dataset) else None
     except OSError as e:
         first = (str(e).splitlines() or ["unreadable"])[0]

@@ -148,6 +148,17 @@ def dangling(path) -> str | None:
     return None
 
 
+def attr_value(v):
+    """An HDF5 attribute as a plain Python value (bytes decoded, NumPy scalars unwrapped)."""
+    import numpy as np
+
+    if isinstance(v, bytes):
+        return v.decode(errors="replace")
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
 def dataset_folder(root) -> Path:
     """The dataset's folder, also when given its manifest.json (shards are found beside it); any other
     path that is not a folder is refused, saying what it is."""

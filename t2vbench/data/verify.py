@@ -20,19 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from t2vbench.data.format import MANIFEST, corrupt, open_shard, sha256_file, sha256_json, split_shards
+from t2vbench.data.format import MANIFEST, attr_value, corrupt, open_shard, sha256_file, sha256_json, split_shards
 from t2vbench.data.vocab import Vocabulary, tokenize
 from t2vbench.errors import UserError
 
 REGENERATE = "regenerate the dataset with --overwrite"
-
-
-def _attr(v):
-    if isinstance(v, bytes):
-        return v.decode(errors="replace")
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _builder(manifest: dict):
@@ -79,7 +71,7 @@ def check_shard(root: Path, manifest: dict, split: str, entry: dict, columns: bo
     f = open_shard(path)  # a missing shard or a dangling link is named there
     try:
         with f:
-            attrs = {k: _attr(f.attrs.get(k)) for k in ("dataset", "config_sha256", "split", "count", "start")}
+            attrs = {k: attr_value(f.attrs.get(k)) for k in ("dataset", "config_sha256", "split", "count", "start")}
             rows = f["video"].shape[0] if "video" in f else None
             cols = _columns(f, manifest) if columns else None
     except (OSError, KeyError) as e:
